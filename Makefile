@@ -1,0 +1,118 @@
+# Scones Unlimited: the front door. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BIN ?= python3.11
+VENV       := .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+TARGET     ?= local
+LOCAL_PORT ?= 4566
+SOURCE     ?= https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz
+LABELS     ?= bicycle,motorcycle
+DATA_DIR   ?= data/cifar
+TF         := terraform -chdir=terraform
+
+ifneq ($(TARGET),local)
+ifneq ($(TARGET),aws)
+$(error TARGET must be local or aws, got '$(TARGET)')
+endif
+endif
+
+# Terraform always uses the CLI config the project generates (provider mirror, no registry).
+export TF_CLI_CONFIG_FILE := $(CURDIR)/build/terraformrc
+# Local and AWS state never mix: one workspace each.
+export TF_WORKSPACE := $(if $(filter local,$(TARGET)),local,default)
+
+ifeq ($(TARGET),local)
+export AWS_ENDPOINT_URL      := http://127.0.0.1:$(LOCAL_PORT)
+export AWS_ACCESS_KEY_ID     ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_DEFAULT_REGION    ?= us-east-1
+TF_VARFILES := -var-file=environments/local.tfvars
+endif
+MODEL_VARS := terraform/model.$(TARGET).tfvars.json
+TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.json)
+
+# Reads one Terraform output (empty when there is no state yet).
+tf_output = $(shell $(TF) output -raw $(1) 2>/dev/null)
+
+.PHONY: help setup test lint fmt etl package train classify monitor apply destroy plan \
+        tf-config local-up local-down local-status demo benchmark clean
+
+help: ## List every target with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo ""
+	@echo "  Variables: TARGET=local|aws (default local), BUCKET=, SOURCE=, LABELS=, IMAGES="
+
+$(STAMP): pyproject.toml
+	@test -d $(VENV) || $(PYTHON_BIN) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create the virtual environment from pyproject.toml (quick when nothing changed)
+
+build/terraformrc: scripts/terraform_cli_config.py | $(STAMP)
+	@$(PY) scripts/terraform_cli_config.py --out $@
+
+tf-config: build/terraformrc ## Write the Terraform CLI config that points at the local provider mirror
+
+test: setup tf-config ## Run every test (unit, terraform, local cloud integration, end to end)
+	$(PY) -m pytest
+
+lint: setup ## ruff check + ruff format --check + terraform fmt -check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
+	else echo "terraform not on PATH: skipped terraform fmt"; fi
+
+fmt: setup ## Format Python (ruff) and Terraform (terraform fmt)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+	@command -v terraform >/dev/null && terraform fmt -recursive terraform || true
+
+etl: setup ## CIFAR-100 -> PNGs + .lst + manifest.json in data/cifar, uploaded to the data bucket (BUCKET= or terraform output)
+	$(PY) -m etl --source "$(SOURCE)" --out $(DATA_DIR) --labels $(LABELS) \
+	  $(if $(or $(BUCKET),$(call tf_output,data_bucket)),--upload s3://$(or $(BUCKET),$(call tf_output,data_bucket))/cifar)
+
+package: setup ## Build the Lambda zips in build/lambdas (reproducible byte for byte)
+	$(PY) lambdas/build.py --out build/lambdas
+
+train: setup ## Train the classifier (TARGET=local trains here; TARGET=aws runs a SageMaker job) and record model_data_url
+	$(PY) -m training $(if $(filter aws,$(TARGET)),sagemaker,local) --target $(TARGET)
+
+classify: setup ## Run the workflow on IMAGES (files or s3:// URIs) and print the results
+	@test -n "$(IMAGES)" || { echo "usage: make classify IMAGES='a.png b.png' [TARGET=aws]"; exit 2; }
+	$(PY) -m localcloud.classify --target $(TARGET) $(IMAGES)
+
+monitor: setup ## Report (HTML + PNG plots) from the endpoint's captured data in reports/
+	$(PY) -m monitoring report --target $(TARGET) --out reports/monitoring
+
+plan: package tf-config ## terraform plan for TARGET
+	$(TF) init -input=false -backend=false >/dev/null
+	$(TF) plan $(TF_VARFILES)
+
+apply: package tf-config ## terraform apply for TARGET (local: the local cloud must be up)
+	$(TF) init -input=false >/dev/null
+	$(TF) apply -auto-approve $(TF_VARFILES)
+
+destroy: tf-config ## terraform destroy for TARGET
+	$(TF) destroy -auto-approve $(TF_VARFILES)
+
+local-up: setup ## Start the local cloud on 127.0.0.1:$(LOCAL_PORT) in the background
+	$(PY) -m localcloud up --port $(LOCAL_PORT)
+
+local-down: setup ## Stop the local cloud (its state is in memory and goes with it)
+	$(PY) -m localcloud down --port $(LOCAL_PORT)
+
+local-status: setup ## Is the local cloud running, and what is deployed to it
+	$(PY) -m localcloud status --port $(LOCAL_PORT)
+
+demo: setup tf-config ## The whole mission on the local cloud: ETL, train, apply, classify, monitor
+	$(PY) -m localcloud.demo --port $(LOCAL_PORT)
+
+benchmark: setup ## Run every benchmark in benchmarks/ and write their results there
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## Remove build outputs (not the virtual environment)
+	rm -rf build reports .pytest_cache .ruff_cache

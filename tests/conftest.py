@@ -1,0 +1,32 @@
+"""Fixtures every suite shares: the real CIFAR-100 subset from ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_ARCHIVE = Path(
+    os.environ.get(
+        "SCONES_SHARED_ARCHIVE",
+        REPO_ROOT.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz",
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_archive() -> Path:
+    """The real CIFAR-100 subset (bicycle + motorcycle, 800 train / 200 test)."""
+    if not SHARED_ARCHIVE.is_file():
+        pytest.fail(
+            f"the real CIFAR-100 subset is missing at {SHARED_ARCHIVE}; "
+            "set SCONES_SHARED_ARCHIVE to its path"
+        )
+    return SHARED_ARCHIVE
