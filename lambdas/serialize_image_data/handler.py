@@ -1,0 +1,93 @@
+"""serialize_image_data: reads an image from S3, checks it, returns it base64-encoded.
+
+In:  {"s3_bucket": str, "s3_key": str}
+Out: the event plus "content_type" and either "image_data" (base64) or, when the
+     payload would be too large for Step Functions, "image_s3_uri" of the original.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from common import config as env
+from common.aws import client
+from common.entry import entry_point
+from common.errors import ImageNotFoundError, UnsupportedImageError
+from common.events import require_bucket, require_key
+from common.images import content_type
+
+FUNCTION = "serialize_image_data"
+DEFAULT_MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# Step Functions allows 256 KiB per state input/output; a quarter of it stays free for
+# what the states add around the payload (ResultPath merges, the other fields).
+INLINE_PAYLOAD_LIMIT = 192 * 1024
+_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+# Without s3:ListBucket, S3 answers 403 for a missing key as well.
+_FORBIDDEN = {"AccessDenied", "403"}
+
+
+@dataclass(frozen=True)
+class Config:
+    alert_topic_arn: str
+    max_image_bytes: int
+
+
+def load_config(environ: Mapping[str, str]) -> Config:
+    return Config(
+        alert_topic_arn=env.arn(environ, "ALERT_TOPIC_ARN", "sns"),
+        max_image_bytes=env.positive_int(environ, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES),
+    )
+
+
+CONFIG = env.load_once(load_config, os.environ)
+S3 = client("s3")
+
+
+def read_image(bucket: str, key: str, max_bytes: int) -> bytes:
+    """The object's bytes, refusing to download anything larger than max_bytes."""
+    from botocore.exceptions import ClientError
+
+    try:
+        response = S3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _NOT_FOUND:
+            raise ImageNotFoundError(f"s3://{bucket}/{key} does not exist ({code})") from None
+        if code in _FORBIDDEN:
+            raise ImageNotFoundError(
+                f"s3://{bucket}/{key} does not exist or this function may not read it ({code})"
+            ) from None
+        raise
+    with response["Body"] as body:
+        if response["ContentLength"] > max_bytes:
+            raise UnsupportedImageError(
+                f"s3://{bucket}/{key} is {response['ContentLength']} bytes, "
+                f"over the {max_bytes}-byte limit (MAX_IMAGE_BYTES)"
+            )
+        return body.read()
+
+
+def serialize(event: dict[str, Any], config: Config) -> dict[str, Any]:
+    bucket, key = require_bucket(event), require_key(event)
+    data = read_image(bucket, key, config.max_image_bytes)
+    try:
+        kind = content_type(data)
+    except UnsupportedImageError as exc:
+        raise UnsupportedImageError(f"s3://{bucket}/{key}: {exc}") from None
+    inline = {**event, "content_type": kind, "image_data": base64.b64encode(data).decode("ascii")}
+    inline.pop("image_s3_uri", None)
+    # ASCII-escaped JSON is never shorter than the UTF-8 Step Functions counts.
+    if len(json.dumps(inline)) <= INLINE_PAYLOAD_LIMIT:
+        return inline
+    by_reference = {k: v for k, v in inline.items() if k != "image_data"}
+    return {**by_reference, "image_s3_uri": f"s3://{bucket}/{key}"}
+
+
+@entry_point(FUNCTION, CONFIG)
+def lambda_handler(event: dict[str, Any], config: Config, context: Any) -> dict[str, Any]:
+    return serialize(event, config)

@@ -1,0 +1,175 @@
+"""classify_image against an HTTP stub of the SageMaker runtime API and moto S3."""
+
+from __future__ import annotations
+
+import base64
+import socket
+
+import pytest
+from lambdas_endpoint_stub import model_error, probabilities, raw, service_error
+
+
+def inline_event(png: bytes) -> dict:
+    return {
+        "s3_bucket": "scones-data",
+        "s3_key": "images/bicycle.png",
+        "content_type": "image/png",
+        "image_data": base64.b64encode(png).decode(),
+    }
+
+
+def test_image_is_sent_to_the_endpoint_as_is(load_handler, aws, stub, context, png) -> None:
+    handler = load_handler("classify_image")
+
+    handler.lambda_handler(inline_event(png), context)
+
+    [request] = stub.requests
+    assert request.endpoint == "scones-endpoint"
+    assert request.content_type == "image/png"
+    assert request.accept == "application/json"
+    assert request.body == png
+
+
+def test_inferences_are_added_and_image_data_dropped(load_handler, aws, stub, context, png) -> None:
+    handler = load_handler("classify_image")
+    stub.reply = probabilities([0.12, 0.88])
+
+    result = handler.lambda_handler(inline_event(png), context)
+
+    assert result["inferences"] == [0.12, 0.88]
+    assert "image_data" not in result
+    assert result["s3_key"] == "images/bicycle.png" and result["content_type"] == "image/png"
+
+
+def test_image_passed_by_reference_is_read_from_s3(
+    load_handler, aws, stub, context, large_png
+) -> None:
+    handler = load_handler("classify_image")
+    event = {
+        "s3_bucket": "scones-data",
+        "s3_key": "images/large.png",
+        "content_type": "image/png",
+        "image_s3_uri": "s3://scones-data/images/large.png",
+    }
+
+    result = handler.lambda_handler(event, context)
+
+    assert stub.requests[0].body == large_png
+    assert result["inferences"] == [0.97, 0.03]
+    assert result["image_s3_uri"] == "s3://scones-data/images/large.png"
+
+
+def test_jpeg_is_sent_with_its_content_type(load_handler, aws, stub, context, jpeg) -> None:
+    handler = load_handler("classify_image")
+    event = {**inline_event(jpeg), "content_type": "image/jpeg"}
+
+    handler.lambda_handler(event, context)
+
+    assert stub.requests[0].content_type == "image/jpeg"
+
+
+def test_class_count_comes_from_class_names(load_handler, aws, stub, context, png) -> None:
+    handler = load_handler("classify_image", CLASS_NAMES="bicycle,motorcycle,scooter")
+    stub.reply = probabilities([0.2, 0.3, 0.5])
+
+    assert handler.lambda_handler(inline_event(png), context)["inferences"] == [0.2, 0.3, 0.5]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        model_error(500),
+        model_error(503, "worker died"),
+        service_error("ServiceUnavailable", 503),
+        service_error("ThrottlingException", 400),
+        service_error("ModelNotReadyException", 429),
+        service_error("InternalFailure", 500),
+    ],
+    ids=["model-500", "model-503", "unavailable", "throttled", "not-ready", "internal"],
+)
+def test_transient_endpoint_failures_raise_endpoint_unavailable(
+    load_handler, aws, stub, context, png, reply
+) -> None:
+    handler = load_handler("classify_image")
+    stub.reply = reply
+
+    with pytest.raises(handler.EndpointUnavailableError):
+        handler.lambda_handler(inline_event(png), context)
+    assert len(stub.requests) == 1, "retries belong to the state machine, not botocore"
+
+
+def test_model_rejecting_the_image_is_an_endpoint_response_error(
+    load_handler, aws, stub, context, png
+) -> None:
+    handler = load_handler("classify_image")
+    stub.reply = model_error(415, "unsupported content type")
+
+    with pytest.raises(handler.EndpointResponseError, match="415"):
+        handler.lambda_handler(inline_event(png), context)
+
+
+def test_unreachable_endpoint_raises_endpoint_unavailable(
+    load_handler, aws, context, png, monkeypatch
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", f"http://127.0.0.1:{port}")
+    handler = load_handler("classify_image")
+
+    with pytest.raises(handler.EndpointUnavailableError, match="unreachable"):
+        handler.lambda_handler(inline_event(png), context)
+
+
+@pytest.mark.parametrize(
+    ("reply", "match"),
+    [
+        (raw(b"<html>oops</html>"), "not JSON"),
+        (raw(b'"motorcycle"'), "list of 2"),
+        (raw(b"[0.5, 0.3, 0.2]"), "list of 2"),
+        (raw(b'{"prediction": [0.9, 0.1]}'), "list of 2"),
+        (raw(b'["0.9", "0.1"]'), "non-numeric"),
+        (raw(b"[true, false]"), "non-numeric"),
+        (raw(b"[1.5, -0.5]"), "outside"),
+        (raw(b"[0.9, 0.9]"), "sum to"),
+        (raw(b"[NaN, 0.5]"), "outside"),
+    ],
+    ids=[
+        "html",
+        "string",
+        "3-classes",
+        "jsonlines-shape",
+        "strings",
+        "bools",
+        "range",
+        "sum",
+        "nan",
+    ],
+)
+def test_response_that_is_not_a_probability_per_class_is_rejected(
+    load_handler, aws, stub, context, png, reply, match
+) -> None:
+    handler = load_handler("classify_image")
+    stub.reply = reply
+
+    with pytest.raises(handler.EndpointResponseError, match=match):
+        handler.lambda_handler(inline_event(png), context)
+
+
+def test_object_over_the_endpoint_request_limit_is_not_sent(
+    load_handler, aws, stub, context, png
+) -> None:
+    handler = load_handler("classify_image")
+    aws.put("images/huge.png", png + b"\x00" * handler.ENDPOINT_MAX_PAYLOAD_BYTES)
+    event = {
+        "s3_bucket": "scones-data",
+        "s3_key": "images/huge.png",
+        "content_type": "image/png",
+        "image_s3_uri": "s3://scones-data/images/huge.png",
+    }
+
+    with pytest.raises(Exception, match="request limit") as raised:
+        handler.lambda_handler(event, context)
+
+    assert type(raised.value).__name__ == "UnsupportedImageError"
+    assert stub.requests == []

@@ -1,0 +1,148 @@
+"""Alerts: published to SNS for errors outside the named set, read back through SQS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+
+import pytest
+from lambdas_endpoint_stub import model_error, service_error
+
+
+def classify_event(png: bytes) -> dict:
+    return {
+        "s3_bucket": "scones-data",
+        "s3_key": "images/bicycle.png",
+        "content_type": "image/png",
+        "image_data": base64.b64encode(png).decode(),
+    }
+
+
+def test_endpoint_outage_alerts_with_source_type_message_request_id_and_input(
+    load_handler, aws, stub, context, png
+) -> None:
+    handler = load_handler("classify_image")
+    stub.reply = model_error(503, "worker died")
+    context.aws_request_id = "req-outage-1"
+
+    with pytest.raises(handler.EndpointUnavailableError):
+        handler.lambda_handler(classify_event(png), context)
+
+    [alert] = aws.alerts()
+    assert alert["source"] == "classify_image"
+    assert alert["error_type"] == "EndpointUnavailableError"
+    assert "worker died" in alert["message"]
+    assert alert["request_id"] == "req-outage-1"
+    assert alert["input"] == {"s3_bucket": "scones-data", "s3_key": "images/bicycle.png"}
+    assert alert["_raw"]["Subject"] == "classify_image: EndpointUnavailableError"
+
+
+def test_alert_never_carries_image_bytes(load_handler, aws, stub, context, png) -> None:
+    handler = load_handler("classify_image")
+    stub.reply = service_error("ServiceUnavailable")
+    image_data = classify_event(png)["image_data"]
+
+    with pytest.raises(handler.EndpointUnavailableError):
+        handler.lambda_handler(classify_event(png), context)
+
+    [alert] = aws.alerts()
+    assert image_data[:64] not in json.dumps(alert)
+    assert set(alert) == {"source", "error_type", "message", "request_id", "input", "_raw"}
+
+
+def test_unexpected_aws_error_alerts_and_is_re_raised(
+    load_handler, aws, stub, context, png
+) -> None:
+    from botocore.exceptions import ClientError
+
+    handler = load_handler("classify_image")
+    # What the runtime answers for an endpoint that does not exist: a deployment bug.
+    stub.reply = service_error("ValidationError", 400)
+
+    with pytest.raises(ClientError, match="ValidationError"):
+        handler.lambda_handler(classify_event(png), context)
+
+    assert [a["error_type"] for a in aws.alerts()] == ["ValidationError"]
+
+
+def test_every_failure_is_its_own_alert(load_handler, aws, stub, context, png) -> None:
+    """No FIFO topic, no deduplication id: two outages in a row give two alerts."""
+    handler = load_handler("classify_image")
+    stub.reply = model_error(500)
+
+    for request_id in ("req-a", "req-b"):
+        context.aws_request_id = request_id
+        with pytest.raises(handler.EndpointUnavailableError):
+            handler.lambda_handler(classify_event(png), context)
+
+    assert [a["request_id"] for a in aws.alerts()] == ["req-a", "req-b"]
+
+
+def test_failure_to_publish_is_logged_and_the_original_error_raised(
+    load_handler, aws, stub, context, png, caplog
+) -> None:
+    missing_topic = aws.topic_arn.replace("scones-alerts", "deleted-topic")
+    handler = load_handler("classify_image", ALERT_TOPIC_ARN=missing_topic)
+    stub.reply = model_error(500)
+
+    with caplog.at_level(logging.INFO), pytest.raises(handler.EndpointUnavailableError):
+        handler.lambda_handler(classify_event(png), context)
+
+    assert any(r.getMessage() == "could not publish the alert" for r in caplog.records)
+    assert aws.alerts() == []
+
+
+def test_summarize_alert_names_the_execution(load_handler, aws, context) -> None:
+    handler = load_handler("summarize_batch")
+    aws.s3.delete_bucket(Bucket="scones-results")
+
+    with pytest.raises(Exception, match="NoSuchBucket"):
+        handler.lambda_handler({"execution_name": "inbox-9", "results": []}, context)
+
+    [alert] = aws.alerts()
+    assert alert["source"] == "summarize_batch"
+    assert alert["input"] == {"execution_name": "inbox-9"}
+
+
+def test_start_batch_alert_names_the_uploaded_object(load_handler, aws, context) -> None:
+    machine = load_handler("start_batch_workflow").CONFIG.get().state_machine_arn
+    deleted_machine = machine.replace("scones-batch", "deleted-batch")
+    handler = load_handler("start_batch_workflow", STATE_MACHINE_ARN=deleted_machine)
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "scones-data"}, "object": {"key": "inbox/a.png"}},
+    }
+
+    with pytest.raises(Exception, match="StateMachineDoesNotExist"):
+        handler.lambda_handler({"Records": [record]}, context)
+
+    [alert] = aws.alerts()
+    assert alert["input"] == {"s3_bucket": "scones-data", "s3_key": "inbox/a.png"}
+
+
+def test_start_batch_alerts_on_a_malformed_notification(load_handler, aws, context) -> None:
+    """S3 invokes it directly: no state machine Catch would report its named errors."""
+    handler = load_handler("start_batch_workflow")
+
+    with pytest.raises(Exception, match="no 'Records' list"):
+        handler.lambda_handler({"detail": "not an S3 event"}, context)
+
+    [alert] = aws.alerts()
+    assert (alert["source"], alert["error_type"]) == ("start_batch_workflow", "InvalidEventError")
+
+
+def test_start_batch_misconfiguration_alerts_to_the_topic_it_still_knows(
+    load_handler, aws, context
+) -> None:
+    handler = load_handler("start_batch_workflow", STATE_MACHINE_ARN="scones-batch")
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "scones-data"}, "object": {"key": "inbox/a.png"}},
+    }
+
+    with pytest.raises(Exception, match="STATE_MACHINE_ARN"):
+        handler.lambda_handler({"Records": [record]}, context)
+
+    [alert] = aws.alerts()
+    assert alert["error_type"] == "ConfigurationError"

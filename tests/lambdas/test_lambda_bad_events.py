@@ -1,0 +1,347 @@
+"""Bad events across the handlers: each fails with its named error, never a KeyError/TypeError."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from lambdas_endpoint_stub import Reply, raw
+
+GOOD_PNG_EVENT = {"s3_bucket": "scones-data", "s3_key": "images/bicycle.png"}
+
+
+@dataclass
+class Case:
+    id: str
+    function: str
+    event: Any
+    error: str
+    env: dict[str, str] = field(default_factory=dict)
+    reply: Reply | None = None
+    # Only these fields need the real image; filled in by the test from the fixture.
+    with_png: bool = False
+
+
+def classify_event(**changes: Any) -> dict[str, Any]:
+    return {**GOOD_PNG_EVENT, "content_type": "image/png", **changes}
+
+
+CASES = [
+    # serialize_image_data
+    Case(
+        "serialize-not-an-object",
+        "serialize_image_data",
+        ["images/bicycle.png"],
+        "InvalidEventError",
+    ),
+    Case("serialize-none", "serialize_image_data", None, "InvalidEventError"),
+    Case(
+        "serialize-missing-bucket",
+        "serialize_image_data",
+        {"s3_key": "images/bicycle.png"},
+        "InvalidEventError",
+    ),
+    Case(
+        "serialize-missing-key",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data"},
+        "InvalidEventError",
+    ),
+    Case(
+        "serialize-key-not-a-string",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": 42},
+        "InvalidEventError",
+    ),
+    Case(
+        "serialize-bucket-a-list",
+        "serialize_image_data",
+        {"s3_bucket": ["scones-data"], "s3_key": "k"},
+        "InvalidEventError",
+    ),
+    Case(
+        "serialize-empty-key",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": ""},
+        "InvalidEventError",
+    ),
+    Case(
+        "serialize-blank-bucket",
+        "serialize_image_data",
+        {"s3_bucket": "  ", "s3_key": "k"},
+        "InvalidEventError",
+    ),
+    Case(
+        "serialize-invalid-bucket-name",
+        "serialize_image_data",
+        {"s3_bucket": "no such/bucket", "s3_key": "k"},
+        "InvalidEventError",
+    ),
+    Case(
+        "serialize-key-does-not-exist",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": "images/nope.png"},
+        "ImageNotFoundError",
+    ),
+    Case(
+        "serialize-bucket-does-not-exist",
+        "serialize_image_data",
+        {"s3_bucket": "scones-nowhere", "s3_key": "images/bicycle.png"},
+        "ImageNotFoundError",
+    ),
+    Case(
+        "serialize-not-an-image",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": "images/notes.txt"},
+        "UnsupportedImageError",
+    ),
+    Case(
+        "serialize-empty-object",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": "images/empty.png"},
+        "UnsupportedImageError",
+    ),
+    Case(
+        "serialize-truncated-png",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": "images/truncated.png"},
+        "UnsupportedImageError",
+    ),
+    Case(
+        "serialize-oversized-image",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": "images/large.png"},
+        "UnsupportedImageError",
+        env={"MAX_IMAGE_BYTES": "100000"},
+    ),
+    Case(
+        "serialize-bad-max-image-bytes",
+        "serialize_image_data",
+        GOOD_PNG_EVENT,
+        "ConfigurationError",
+        env={"MAX_IMAGE_BYTES": "5MB"},
+    ),
+    # classify_image
+    Case("classify-no-image", "classify_image", classify_event(), "InvalidEventError"),
+    Case(
+        "classify-both-image-fields",
+        "classify_image",
+        classify_event(image_s3_uri="s3://scones-data/images/bicycle.png"),
+        "InvalidEventError",
+        with_png=True,
+    ),
+    Case(
+        "classify-image-data-not-base64",
+        "classify_image",
+        classify_event(image_data="not base64!!"),
+        "InvalidEventError",
+    ),
+    Case(
+        "classify-image-data-a-number",
+        "classify_image",
+        classify_event(image_data=12345),
+        "InvalidEventError",
+    ),
+    Case(
+        "classify-missing-content-type",
+        "classify_image",
+        {**GOOD_PNG_EVENT, "image_data": "AAAA"},
+        "InvalidEventError",
+    ),
+    Case(
+        "classify-unsupported-content-type",
+        "classify_image",
+        classify_event(content_type="image/gif", image_data="AAAA"),
+        "InvalidEventError",
+    ),
+    Case(
+        "classify-content-type-mismatch",
+        "classify_image",
+        classify_event(content_type="image/jpeg"),
+        "InvalidEventError",
+        with_png=True,
+    ),
+    Case(
+        "classify-image-data-not-an-image",
+        "classify_image",
+        classify_event(image_data=base64.b64encode(b"hello").decode()),
+        "UnsupportedImageError",
+    ),
+    Case(
+        "classify-bad-s3-uri",
+        "classify_image",
+        classify_event(image_s3_uri="https://example.com/x.png"),
+        "InvalidEventError",
+    ),
+    Case(
+        "classify-s3-uri-missing-object",
+        "classify_image",
+        classify_event(image_s3_uri="s3://scones-data/images/nope.png"),
+        "ImageNotFoundError",
+    ),
+    Case(
+        "classify-response-not-probabilities",
+        "classify_image",
+        classify_event(),
+        "EndpointResponseError",
+        reply=raw(b'{"label": "bicycle"}'),
+        with_png=True,
+    ),
+    Case(
+        "classify-missing-endpoint-name",
+        "classify_image",
+        classify_event(),
+        "ConfigurationError",
+        env={"ENDPOINT_NAME": ""},
+        with_png=True,
+    ),
+    Case(
+        "classify-one-class-name",
+        "classify_image",
+        classify_event(),
+        "ConfigurationError",
+        env={"CLASS_NAMES": "bicycle"},
+        with_png=True,
+    ),
+    # filter_low_confidence
+    Case(
+        "filter-missing-inferences",
+        "filter_low_confidence",
+        dict(GOOD_PNG_EVENT),
+        "InvalidEventError",
+    ),
+    Case(
+        "filter-inferences-as-string",
+        "filter_low_confidence",
+        {"inferences": "[0.9, 0.1]"},
+        "InvalidEventError",
+    ),
+    Case(
+        "filter-inferences-wrong-length",
+        "filter_low_confidence",
+        {"inferences": [1.0]},
+        "InvalidEventError",
+    ),
+    Case(
+        "filter-inferences-not-numbers",
+        "filter_low_confidence",
+        {"inferences": ["a", None]},
+        "InvalidEventError",
+    ),
+    Case(
+        "filter-inferences-out-of-range",
+        "filter_low_confidence",
+        {"inferences": [2.0, -1.0]},
+        "InvalidEventError",
+    ),
+    Case(
+        "filter-inferences-empty", "filter_low_confidence", {"inferences": []}, "InvalidEventError"
+    ),
+    Case(
+        "filter-threshold-above-one",
+        "filter_low_confidence",
+        {"inferences": [0.99, 0.01]},
+        "ConfigurationError",
+        env={"THRESHOLD": "1.5"},
+    ),
+    Case(
+        "filter-threshold-zero",
+        "filter_low_confidence",
+        {"inferences": [0.99, 0.01]},
+        "ConfigurationError",
+        env={"THRESHOLD": "0"},
+    ),
+    Case(
+        "filter-threshold-not-a-number",
+        "filter_low_confidence",
+        {"inferences": [0.99, 0.01]},
+        "ConfigurationError",
+        env={"THRESHOLD": "high"},
+    ),
+    Case(
+        "filter-below-threshold",
+        "filter_low_confidence",
+        {"inferences": [0.5, 0.5]},
+        "ThresholdNotMetError",
+    ),
+    # start_batch_workflow
+    Case("start-no-records", "start_batch_workflow", {}, "InvalidEventError"),
+    Case(
+        "start-records-not-a-list",
+        "start_batch_workflow",
+        {"Records": "inbox/a.png"},
+        "InvalidEventError",
+    ),
+    Case(
+        "start-record-without-s3",
+        "start_batch_workflow",
+        {"Records": [{"eventName": "ObjectCreated:Put"}]},
+        "InvalidEventError",
+    ),
+    Case(
+        "start-record-not-an-object", "start_batch_workflow", {"Records": [7]}, "InvalidEventError"
+    ),
+    # summarize_batch
+    Case(
+        "summarize-missing-execution-name", "summarize_batch", {"results": []}, "InvalidEventError"
+    ),
+    Case(
+        "summarize-execution-name-with-slash",
+        "summarize_batch",
+        {"execution_name": "../x", "results": []},
+        "InvalidEventError",
+    ),
+    Case(
+        "summarize-results-not-a-list",
+        "summarize_batch",
+        {"execution_name": "x", "results": {}},
+        "InvalidEventError",
+    ),
+    Case(
+        "summarize-unknown-status",
+        "summarize_batch",
+        {"execution_name": "x", "results": [{"s3_bucket": "b", "s3_key": "k", "status": "ok"}]},
+        "InvalidEventError",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_event_raises_its_named_error(load_handler, aws, stub, context, png, case) -> None:
+    handler = load_handler(case.function, **case.env)
+    if case.reply is not None:
+        stub.reply = case.reply
+    event = case.event
+    if case.with_png:
+        event = {"image_data": base64.b64encode(png).decode(), **event}
+
+    with pytest.raises(Exception) as raised:
+        handler.lambda_handler(event, context)
+
+    assert type(raised.value).__name__ == case.error, raised.value
+    assert str(raised.value), "the message must say what is wrong"
+
+
+def test_there_are_at_least_twenty_bad_events() -> None:
+    assert len(CASES) >= 20
+
+
+def test_bad_events_do_not_alert(load_handler, aws, stub, context, png) -> None:
+    """The state machines' Catch alerts on named errors; the handler must not alert too.
+
+    (start_batch_workflow, which S3 invokes directly, alerts on every error.)"""
+    for case in (c for c in CASES if c.function != "start_batch_workflow"):
+        handler = load_handler(case.function, **case.env)
+        stub.reply = case.reply or stub.reply
+        event = (
+            {"image_data": base64.b64encode(png).decode(), **case.event}
+            if case.with_png
+            else case.event
+        )
+        with pytest.raises(sys.modules["common.errors"].ExpectedError):
+            handler.lambda_handler(event, context)
+
+    assert aws.alerts() == []
