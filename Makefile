@@ -37,7 +37,7 @@ TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.j
 # Reads one Terraform output (empty when there is no state yet).
 tf_output = $(shell $(TF) output -raw $(1) 2>/dev/null)
 
-.PHONY: help setup test lint fmt etl package train classify monitor apply destroy plan \
+.PHONY: help setup browser test lint fmt etl package train classify monitor apply destroy plan \
         tf-config local-up local-down local-status demo benchmark clean
 
 help: ## List every target with one line each
@@ -57,7 +57,15 @@ build/terraformrc: scripts/terraform_cli_config.py | $(STAMP)
 
 tf-config: build/terraformrc ## Write the Terraform CLI config that points at the local provider mirror
 
-test: setup tf-config ## Run every test (unit, terraform, local cloud integration, end to end)
+browser: ## Install headless Chromium (Debian package) for the report's screenshot test, if missing
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (Debian) for the screenshot test..."; \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	    || echo "chromium could not be installed: the screenshot test will skip and say so"; \
+	else echo "chromium missing and not root: the screenshot test will skip (sudo apt-get install chromium)"; fi
+
+test: setup tf-config browser ## Run every test (unit, terraform, local cloud integration, end to end)
 	$(PY) -m pytest
 
 lint: setup ## ruff check + ruff format --check + terraform fmt -check
