@@ -94,7 +94,7 @@ classify: setup ## Run the workflow on IMAGES (files or s3:// URIs) and print th
 	$(PY) -m localcloud.classify --target $(TARGET) $(IMAGES)
 
 monitor: setup ## Report (HTML + PNG plots) from the endpoint's captured data in reports/
-	$(PY) -m monitoring report --target $(TARGET) --out reports/monitoring
+	$(PY) -m monitoring report --target $(TARGET) --out reports/monitoring $(MONITOR_ARGS)
 
 plan: package tf-config ## terraform plan for TARGET
 	$(TF) init -input=false -backend=false >/dev/null

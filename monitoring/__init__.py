@@ -1,0 +1,1 @@
+"""Monitoring: the endpoint's captured inferences as a report (`python -m monitoring report`)."""

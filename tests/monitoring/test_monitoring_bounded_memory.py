@@ -1,0 +1,56 @@
+"""What the aggregator keeps does not grow with the number of records."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from monitoring.aggregate import MAX_BUCKETS, RESERVOIR_SIZE, Aggregator
+from monitoring.capture import CapturedInference
+
+
+def _record(i: int, when: datetime, confidence: float) -> CapturedInference:
+    return CapturedInference(
+        event_id=f"e{i}",
+        inference_time=when,
+        input_content_type=None,
+        input_body=None,
+        probabilities=(confidence, 1 - confidence),
+    )
+
+
+def _feed(agg: Aggregator, n: int, step: timedelta, seed: int = 1) -> list[float]:
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    confidences = [0.5 + rng.random() / 2 for _ in range(n)]
+    for i, c in enumerate(confidences):
+        agg.add_record(_record(i, start + i * step, c), "k")
+    return confidences
+
+
+def test_a_year_of_requests_fits_in_a_bounded_number_of_time_buckets():
+    agg = Aggregator(threshold=0.93)
+    _feed(agg, 20_000, timedelta(minutes=27))
+    assert len(agg.buckets) <= MAX_BUCKETS
+    assert sum(b.count for b in agg.buckets.values()) == 20_000
+
+
+def test_scatter_sample_stays_at_its_size():
+    agg = Aggregator(threshold=0.93)
+    _feed(agg, RESERVOIR_SIZE * 3, timedelta(seconds=1))
+    assert len(agg.reservoir) == RESERVOIR_SIZE
+
+
+def test_only_the_lowest_confidence_records_are_kept():
+    agg = Aggregator(threshold=0.93, lowest_n=7)
+    confidences = _feed(agg, 5_000, timedelta(seconds=3))
+    assert [e.confidence for e in agg.lowest()] == sorted(confidences)[:7]
+
+
+def test_finished_buckets_still_hold_every_request():
+    agg = Aggregator(threshold=0.93)
+    _feed(agg, 3_000, timedelta(seconds=7))
+    agg.finish()
+    assert len(agg.buckets) <= 60
+    assert sum(b.count for b in agg.buckets.values()) == 3_000
+    assert sum(b.low for b in agg.buckets.values()) == agg.low
