@@ -34,8 +34,8 @@ endif
 MODEL_VARS := terraform/model.$(TARGET).tfvars.json
 TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.json)
 
-# Reads one Terraform output (empty when there is no state yet).
-tf_output = $(shell $(TF) output -raw $(1) 2>/dev/null)
+# Reads one Terraform output for TARGET (empty when there is no state yet).
+tf_output = $(shell $(PY) -m deployment.outputs $(1) --target $(TARGET) 2>/dev/null)
 
 .PHONY: help setup browser test lint fmt etl package train classify monitor apply destroy plan \
         tf-config local-up local-down local-status demo benchmark clean

@@ -1,0 +1,1 @@
+"""What the CLIs share about a deployment: Terraform's outputs for a target."""
