@@ -37,7 +37,7 @@ TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.j
 # Reads one Terraform output for TARGET (empty when there is no state yet).
 tf_output = $(shell $(PY) -m deployment.outputs $(1) --target $(TARGET) 2>/dev/null)
 
-.PHONY: help setup browser test lint fmt etl package train classify monitor apply destroy plan \
+.PHONY: help setup browser test lint checkov fmt etl package train classify monitor apply destroy plan \
         tf-config local-up local-down local-status demo benchmark clean
 
 help: ## List every target with one line each
@@ -73,6 +73,9 @@ lint: setup ## ruff check + ruff format --check + terraform fmt -check
 	$(VENV)/bin/ruff format --check .
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
 	else echo "terraform not on PATH: skipped terraform fmt"; fi
+
+checkov: ## Scan terraform/ with checkov (its own .venv-checkov, from scripts/requirements-checkov.txt)
+	scripts/checkov.sh
 
 fmt: setup ## Format Python (ruff) and Terraform (terraform fmt)
 	$(VENV)/bin/ruff format .

@@ -1,0 +1,48 @@
+module "data_bucket" {
+  source = "./modules/secure_bucket"
+
+  name                    = local.data_bucket_name
+  kms_key_arn             = aws_kms_key.main.arn
+  force_destroy           = var.force_destroy_buckets
+  deny_insecure_transport = var.deny_insecure_transport
+  noncurrent_version_days = var.noncurrent_version_retention_days
+  expiring_prefixes = [
+    { prefix = local.results_prefix, days = var.results_retention_days },
+  ]
+}
+
+module "artifacts_bucket" {
+  source = "./modules/secure_bucket"
+
+  name                    = local.artifacts_bucket_name
+  kms_key_arn             = aws_kms_key.main.arn
+  force_destroy           = var.force_destroy_buckets
+  deny_insecure_transport = var.deny_insecure_transport
+  noncurrent_version_days = var.noncurrent_version_retention_days
+  expiring_prefixes = [
+    { prefix = "${local.data_capture_prefix}/", days = var.capture_retention_days },
+  ]
+}
+
+# Uploads to inbox/ start the batch workflow through a small Lambda.
+resource "aws_lambda_permission" "inbox_notification" {
+  statement_id   = "AllowDataBucketInboxNotifications"
+  action         = "lambda:InvokeFunction"
+  function_name  = module.trigger_lambda["start_batch_workflow"].function_name
+  principal      = "s3.amazonaws.com"
+  source_arn     = module.data_bucket.arn
+  source_account = local.account_id
+}
+
+resource "aws_s3_bucket_notification" "inbox" {
+  bucket = module.data_bucket.id
+
+  lambda_function {
+    id                  = "start-batch-workflow-on-inbox-upload"
+    lambda_function_arn = module.trigger_lambda["start_batch_workflow"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = local.inbox_prefix
+  }
+
+  depends_on = [aws_lambda_permission.inbox_notification]
+}

@@ -1,0 +1,882 @@
+# The deployment, applied with the real AWS provider and every managed resource
+# overridden: nothing reaches AWS, yet the provider validates the configuration and
+# renders the IAM policy documents for real, so their JSON can be asserted.
+#
+#   terraform -chdir=terraform test   (after `make package` and `make tf-config`)
+
+provider "aws" {
+  region                      = "us-east-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+}
+
+override_data {
+  target = data.aws_caller_identity.current
+  values = { account_id = "123456789012", arn = "arn:aws:iam::123456789012:user/test", user_id = "AIDTEST" }
+}
+
+# Every managed resource is overridden: no AWS call is made, while the real provider
+# still validates the configuration and renders every aws_iam_policy_document.
+# A resource added to the configuration needs its override here, or this suite tries AWS.
+override_resource {
+  target = aws_kms_key.main
+  values = {
+    arn    = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+    key_id = "11111111-2222-3333-4444-555555555555"
+  }
+}
+override_resource {
+  target = aws_kms_alias.main
+}
+override_resource {
+  target = aws_lambda_permission.inbox_notification
+}
+override_resource {
+  target = aws_s3_bucket_notification.inbox
+}
+override_resource {
+  target = aws_iam_role.sagemaker
+  values = {
+    arn = "arn:aws:iam::123456789012:role/scones-sagemaker"
+  }
+}
+override_resource {
+  target = aws_iam_role_policy.sagemaker
+}
+override_resource {
+  target = aws_sns_topic.alerts
+  values = {
+    arn = "arn:aws:sns:us-east-1:123456789012:scones-alerts"
+  }
+}
+override_resource {
+  target = aws_sns_topic_subscription.alert_email
+}
+override_resource {
+  target = aws_sns_topic_policy.alerts
+}
+override_resource {
+  target = aws_cloudwatch_event_rule.execution_failed
+  values = {
+    arn = "arn:aws:events:us-east-1:123456789012:rule/scones-execution-failed"
+  }
+}
+override_resource {
+  target = aws_cloudwatch_event_target.execution_failed_alert
+}
+override_resource {
+  target = aws_cloudwatch_metric_alarm.lambda_errors
+}
+override_resource {
+  target = aws_cloudwatch_metric_alarm.endpoint_5xx
+}
+override_resource {
+  target = aws_cloudwatch_metric_alarm.endpoint_latency
+}
+override_resource {
+  target = aws_cloudwatch_dashboard.main
+}
+override_resource {
+  target = module.data_bucket.aws_s3_bucket.this
+  values = {
+    id  = "scones-data-123456789012-us-east-1"
+    arn = "arn:aws:s3:::scones-data-123456789012-us-east-1"
+  }
+}
+override_resource {
+  target = module.data_bucket.aws_s3_bucket_ownership_controls.this
+}
+override_resource {
+  target = module.data_bucket.aws_s3_bucket_public_access_block.this
+}
+override_resource {
+  target = module.data_bucket.aws_s3_bucket_versioning.this
+}
+override_resource {
+  target = module.data_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+override_resource {
+  target = module.data_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+override_resource {
+  target = module.data_bucket.aws_s3_bucket_policy.this
+}
+override_resource {
+  target = module.artifacts_bucket.aws_s3_bucket.this
+  values = {
+    id  = "scones-artifacts-123456789012-us-east-1"
+    arn = "arn:aws:s3:::scones-artifacts-123456789012-us-east-1"
+  }
+}
+override_resource {
+  target = module.artifacts_bucket.aws_s3_bucket_ownership_controls.this
+}
+override_resource {
+  target = module.artifacts_bucket.aws_s3_bucket_public_access_block.this
+}
+override_resource {
+  target = module.artifacts_bucket.aws_s3_bucket_versioning.this
+}
+override_resource {
+  target = module.artifacts_bucket.aws_s3_bucket_server_side_encryption_configuration.this
+}
+override_resource {
+  target = module.artifacts_bucket.aws_s3_bucket_lifecycle_configuration.this
+}
+override_resource {
+  target = module.artifacts_bucket.aws_s3_bucket_policy.this
+}
+override_resource {
+  target = module.step_lambda["serialize_image_data"].aws_iam_role.this
+  values = {
+    arn = "arn:aws:iam::123456789012:role/scones-serialize-image-data-lambda"
+    id  = "scones-serialize-image-data-lambda"
+  }
+}
+override_resource {
+  target = module.step_lambda["serialize_image_data"].aws_cloudwatch_log_group.this
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scones-serialize-image-data"
+  }
+}
+override_resource {
+  target = module.step_lambda["serialize_image_data"].aws_iam_role_policy.this
+}
+override_resource {
+  target = module.step_lambda["serialize_image_data"].aws_lambda_function.this
+  values = {
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:scones-serialize-image-data"
+  }
+}
+override_resource {
+  target = module.step_lambda["classify_image"].aws_iam_role.this
+  values = {
+    arn = "arn:aws:iam::123456789012:role/scones-classify-image-lambda"
+    id  = "scones-classify-image-lambda"
+  }
+}
+override_resource {
+  target = module.step_lambda["classify_image"].aws_cloudwatch_log_group.this
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scones-classify-image"
+  }
+}
+override_resource {
+  target = module.step_lambda["classify_image"].aws_iam_role_policy.this
+}
+override_resource {
+  target = module.step_lambda["classify_image"].aws_lambda_function.this
+  values = {
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:scones-classify-image"
+  }
+}
+override_resource {
+  target = module.step_lambda["filter_low_confidence"].aws_iam_role.this
+  values = {
+    arn = "arn:aws:iam::123456789012:role/scones-filter-low-confidence-lambda"
+    id  = "scones-filter-low-confidence-lambda"
+  }
+}
+override_resource {
+  target = module.step_lambda["filter_low_confidence"].aws_cloudwatch_log_group.this
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scones-filter-low-confidence"
+  }
+}
+override_resource {
+  target = module.step_lambda["filter_low_confidence"].aws_iam_role_policy.this
+}
+override_resource {
+  target = module.step_lambda["filter_low_confidence"].aws_lambda_function.this
+  values = {
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:scones-filter-low-confidence"
+  }
+}
+override_resource {
+  target = module.step_lambda["summarize_batch"].aws_iam_role.this
+  values = {
+    arn = "arn:aws:iam::123456789012:role/scones-summarize-batch-lambda"
+    id  = "scones-summarize-batch-lambda"
+  }
+}
+override_resource {
+  target = module.step_lambda["summarize_batch"].aws_cloudwatch_log_group.this
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scones-summarize-batch"
+  }
+}
+override_resource {
+  target = module.step_lambda["summarize_batch"].aws_iam_role_policy.this
+}
+override_resource {
+  target = module.step_lambda["summarize_batch"].aws_lambda_function.this
+  values = {
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:scones-summarize-batch"
+  }
+}
+override_resource {
+  target = module.trigger_lambda["start_batch_workflow"].aws_iam_role.this
+  values = {
+    arn = "arn:aws:iam::123456789012:role/scones-start-batch-workflow-lambda"
+    id  = "scones-start-batch-workflow-lambda"
+  }
+}
+override_resource {
+  target = module.trigger_lambda["start_batch_workflow"].aws_cloudwatch_log_group.this
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scones-start-batch-workflow"
+  }
+}
+override_resource {
+  target = module.trigger_lambda["start_batch_workflow"].aws_iam_role_policy.this
+}
+override_resource {
+  target = module.trigger_lambda["start_batch_workflow"].aws_lambda_function.this
+  values = {
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:scones-start-batch-workflow"
+  }
+}
+override_resource {
+  target = module.single_image_workflow.aws_iam_role.this
+  values = {
+    arn = "arn:aws:iam::123456789012:role/scones-single-image-sfn"
+    id  = "scones-single-image-sfn"
+  }
+}
+override_resource {
+  target = module.single_image_workflow.aws_cloudwatch_log_group.this
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/scones-single-image"
+  }
+}
+override_resource {
+  target = module.single_image_workflow.aws_iam_role_policy.this
+}
+override_resource {
+  target = module.single_image_workflow.aws_iam_role_policy.own_executions
+}
+override_resource {
+  target = module.single_image_workflow.aws_sfn_state_machine.this
+  values = {
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:scones-single-image"
+  }
+}
+override_resource {
+  target = module.batch_workflow.aws_iam_role.this
+  values = {
+    arn = "arn:aws:iam::123456789012:role/scones-batch-sfn"
+    id  = "scones-batch-sfn"
+  }
+}
+override_resource {
+  target = module.batch_workflow.aws_cloudwatch_log_group.this
+  values = {
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/scones-batch"
+  }
+}
+override_resource {
+  target = module.batch_workflow.aws_iam_role_policy.this
+}
+override_resource {
+  target = module.batch_workflow.aws_iam_role_policy.own_executions
+}
+override_resource {
+  target = module.batch_workflow.aws_sfn_state_machine.this
+  values = {
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:scones-batch"
+  }
+}
+override_resource {
+  target = module.endpoint[0].aws_sagemaker_model.this
+  values = {
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model/scones-model"
+  }
+}
+override_resource {
+  target = module.endpoint[0].aws_sagemaker_endpoint_configuration.this
+  values = {
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/scones-config"
+  }
+}
+override_resource {
+  target = module.endpoint[0].aws_sagemaker_endpoint.this
+  values = {
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/scones-endpoint"
+  }
+}
+
+run "single_image_workflow_is_consistent" {
+  command = apply
+
+  # Every transition lands on a state that exists.
+  assert {
+    condition = alltrue(flatten([
+      for d in [jsondecode(local.single_image_definition)] : concat(
+        [contains(keys(d.States), d.StartAt)],
+        [for n, s in d.States : contains(keys(d.States), s.Next) if can(s.Next)],
+        [for n, s in d.States : contains(keys(d.States), s.Default) if can(s.Default)],
+        flatten([for n, s in d.States : [for c in s.Choices : contains(keys(d.States), c.Next)] if can(s.Choices)]),
+        flatten([for n, s in d.States : [for c in s.Catch : contains(keys(d.States), c.Next)] if can(s.Catch)]),
+        [for n, s in d.States : can(s.Next) || try(s.End, false) || contains(["Choice", "Fail", "Succeed"], s.Type)],
+      )
+    ]))
+    error_message = "single image ASL: a Next, Default, Choice or Catch target does not exist, or a state has no way on."
+  }
+
+  # Every Task retries transient errors and catches everything else.
+  assert {
+    condition = alltrue([
+      for n, s in jsondecode(local.single_image_definition).States :
+      can(s.Retry) && anytrue([for c in try(s.Catch, []) : contains(c.ErrorEquals, "States.ALL")])
+      if s.Type == "Task"
+    ])
+    error_message = "single image ASL: a Task lacks its Retry or a States.ALL Catch."
+  }
+
+  assert {
+    condition = alltrue([
+      for n, s in jsondecode(local.single_image_definition).States :
+      length(setsubtract(
+        ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "EndpointUnavailableError"],
+        flatten([for r in s.Retry : r.ErrorEquals])
+      )) == 0
+      if try(s.Resource, "") == "arn:aws:states:::lambda:invoke"
+    ])
+    error_message = "single image ASL: a Lambda task does not retry every transient error."
+  }
+
+  # The named input errors would fail the same way again: never retried.
+  assert {
+    condition = alltrue(flatten([
+      for n, s in jsondecode(local.single_image_definition).States : [
+        for r in try(s.Retry, []) :
+        length(setintersection(r.ErrorEquals, ["InvalidEventError", "ImageNotFoundError", "UnsupportedImageError", "EndpointResponseError", "ThresholdNotMetError", "ConfigurationError", "States.ALL", "States.TaskFailed"])) == 0
+        && r.BackoffRate > 1 && r.MaxAttempts >= 2
+      ]
+    ]))
+    error_message = "single image ASL: a Retry covers a named input error or a catch-all, or has no backoff."
+  }
+
+  assert {
+    condition = [
+      for name in ["SerializeImageData", "ClassifyImage", "FilterLowConfidence"] :
+      jsondecode(local.single_image_definition).States[name].Parameters.FunctionName
+      ] == [
+      module.step_lambda["serialize_image_data"].arn,
+      module.step_lambda["classify_image"].arn,
+      module.step_lambda["filter_low_confidence"].arn,
+    ]
+    error_message = "single image ASL: the steps do not call serialize -> classify -> filter."
+  }
+
+  # Failures alert first and then fail with the original error, so a low-confidence
+  # image ends as a FAILED execution with error ThresholdNotMetError.
+  assert {
+    condition = alltrue([
+      for n, s in jsondecode(local.single_image_definition).States :
+      alltrue([for c in s.Catch : c.Next == "PublishFailureAlert" && c.ResultPath == "$.error"])
+      if s.Type == "Task" && n != "PublishFailureAlert"
+    ])
+    error_message = "single image ASL: a step's Catch does not lead to the alert with the error at $.error."
+  }
+
+  assert {
+    condition = (
+      jsondecode(local.single_image_definition).States.PublishFailureAlert.Resource == "arn:aws:states:::sns:publish"
+      && jsondecode(local.single_image_definition).States.PublishFailureAlert.Parameters.TopicArn == aws_sns_topic.alerts.arn
+      && jsondecode(local.single_image_definition).States.PublishFailureAlert.Next == "FailWithOriginalError"
+      && jsondecode(local.single_image_definition).States.PublishFailureAlert.Catch[0].Next == "FailWithOriginalError"
+      && jsondecode(local.single_image_definition).States.FailWithOriginalError.Type == "Fail"
+      && jsondecode(local.single_image_definition).States.FailWithOriginalError.ErrorPath == "$.error.Error"
+      && jsondecode(local.single_image_definition).States.FailWithOriginalError.CausePath == "$.error.Cause"
+    )
+    error_message = "single image ASL: the alert does not go to the topic or is not followed by a Fail with the original error."
+  }
+
+  assert {
+    condition = toset(keys(jsondecode(local.single_image_definition).States.PublishFailureAlert.Parameters.Message)) == toset(
+      ["source", "error_type.$", "message.$", "execution_id.$", "input.$"]
+    )
+    error_message = "single image ASL: the alert message lacks a field of the alert contract."
+  }
+}
+
+run "batch_workflow_is_consistent" {
+  command = apply
+
+  # The top level and both item processors: every transition lands on a state that exists.
+  assert {
+    condition = alltrue(flatten([
+      for d in [
+        jsondecode(local.batch_definition),
+        jsondecode(local.batch_definition).States.ClassifyEachImage.ItemProcessor,
+        jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemProcessor,
+        ] : concat(
+        [contains(keys(d.States), d.StartAt)],
+        [for n, s in d.States : contains(keys(d.States), s.Next) if can(s.Next)],
+        [for n, s in d.States : contains(keys(d.States), s.Default) if can(s.Default)],
+        flatten([for n, s in d.States : [for c in s.Choices : contains(keys(d.States), c.Next)] if can(s.Choices)]),
+        flatten([for n, s in d.States : [for c in s.Catch : contains(keys(d.States), c.Next)] if can(s.Catch)]),
+        [for n, s in d.States : can(s.Next) || try(s.End, false) || contains(["Choice", "Fail", "Succeed"], s.Type)],
+      )
+    ]))
+    error_message = "batch ASL: a Next, Default, Choice or Catch target does not exist, or a state has no way on."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for d in [
+        jsondecode(local.batch_definition),
+        jsondecode(local.batch_definition).States.ClassifyEachImage.ItemProcessor,
+        jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemProcessor,
+        ] : [
+        for n, s in d.States :
+        can(s.Retry) && anytrue([for c in try(s.Catch, []) : contains(c.ErrorEquals, "States.ALL")])
+        && alltrue([for r in s.Retry : length(setintersection(r.ErrorEquals, ["InvalidEventError", "ImageNotFoundError", "UnsupportedImageError", "EndpointResponseError", "ThresholdNotMetError", "ConfigurationError", "States.ALL", "States.TaskFailed"])) == 0 && r.BackoffRate > 1])
+        if s.Type == "Task"
+      ]
+    ]))
+    error_message = "batch ASL: a Task lacks Retry or a States.ALL Catch, or retries a named input error."
+  }
+
+  # One bad image never stops the batch: each outcome is recorded with its status.
+  assert {
+    condition = alltrue(flatten([
+      for p in [
+        jsondecode(local.batch_definition).States.ClassifyEachImage.ItemProcessor,
+        jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemProcessor,
+        ] : [
+        p.States.FilterLowConfidence.Catch[0].ErrorEquals == ["ThresholdNotMetError"],
+        p.States.FilterLowConfidence.Catch[0].Next == "RecordLowConfidence",
+        p.States.FilterLowConfidence.Catch[1].Next == "RecordError",
+        p.States.SerializeImageData.Catch[0].Next == "RecordError",
+        p.States.ClassifyImage.Catch[0].Next == "RecordError",
+        p.States.RecordPassed.Parameters.status == "passed",
+        p.States.RecordLowConfidence.Parameters.status == "low_confidence",
+        p.States.RecordError.Parameters.status == "error",
+        p.States.RecordError.Parameters["error.$"] == "$.error",
+      ]
+    ]))
+    error_message = "batch ASL: an item outcome is not recorded as passed, low_confidence or error."
+  }
+
+  assert {
+    condition = (
+      jsondecode(local.batch_definition).States.ClassifyEachImage.ItemProcessor.ProcessorConfig.Mode == "INLINE"
+      && jsondecode(local.batch_definition).States.ClassifyEachImage.ItemsPath == "$.images"
+      && jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED"
+      && jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemReader.Resource == "arn:aws:states:::s3:listObjectsV2"
+      && jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemSelector["s3_key.$"] == "$$.Map.Item.Value.Key"
+    )
+    error_message = "batch ASL: the list goes through an inline Map and the S3 prefix through a Distributed Map."
+  }
+
+  assert {
+    condition = (
+      jsondecode(local.batch_definition).States.SummarizeBatch.Parameters.FunctionName == module.step_lambda["summarize_batch"].arn
+      && jsondecode(local.batch_definition).States.SummarizeBatch.Parameters.Payload["results.$"] == "$.results"
+      && jsondecode(local.batch_definition).States.AnyItemNotPassed.Choices[0].Next == "PublishBatchAlert"
+      && jsondecode(local.batch_definition).States.AnyItemNotPassed.Default == "BatchDone"
+      && jsondecode(local.batch_definition).States.PublishBatchAlert.Parameters.TopicArn == aws_sns_topic.alerts.arn
+    )
+    error_message = "batch ASL: results are not summarised, or no alert goes out when an item did not pass."
+  }
+
+  assert {
+    condition     = jsondecode(local.batch_definition).States.RejectInput.Error == "InvalidEventError"
+    error_message = "batch ASL: input with neither images nor a prefix must fail as InvalidEventError."
+  }
+}
+
+run "iam_policies_hold_exactly_what_each_role_uses" {
+  command = apply
+
+  assert {
+    condition = {
+      for st in jsondecode(module.step_lambda["serialize_image_data"].policy_json).Statement :
+      st.Sid => [toset(flatten([st.Action])), toset(flatten([st.Resource]))]
+      } == {
+      PublishAlerts   = [toset(["sns:Publish"]), toset([aws_sns_topic.alerts.arn])]
+      UseProjectKey   = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      ReadInputImages = [toset(["s3:GetObject"]), toset([for p in ["inputs", "inbox", "cifar"] : "${module.data_bucket.arn}/${p}/*"])]
+      WriteOwnLogs    = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["${module.step_lambda["serialize_image_data"].log_group_arn}:*"])]
+    }
+    error_message = "serialize_image_data's policy differs: ${module.step_lambda["serialize_image_data"].policy_json}"
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.step_lambda["classify_image"].policy_json).Statement :
+      st.Sid => [toset(flatten([st.Action])), toset(flatten([st.Resource]))]
+      } == {
+      PublishAlerts   = [toset(["sns:Publish"]), toset([aws_sns_topic.alerts.arn])]
+      UseProjectKey   = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      ReadInputImages = [toset(["s3:GetObject"]), toset([for p in ["inputs", "inbox", "cifar"] : "${module.data_bucket.arn}/${p}/*"])]
+      WriteOwnLogs    = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["${module.step_lambda["classify_image"].log_group_arn}:*"])]
+    }
+    error_message = "classify_image's policy differs (no endpoint yet, so no InvokeEndpoint): ${module.step_lambda["classify_image"].policy_json}"
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.step_lambda["filter_low_confidence"].policy_json).Statement :
+      st.Sid => [toset(flatten([st.Action])), toset(flatten([st.Resource]))]
+      } == {
+      PublishAlerts = [toset(["sns:Publish"]), toset([aws_sns_topic.alerts.arn])]
+      UseProjectKey = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      WriteOwnLogs  = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["${module.step_lambda["filter_low_confidence"].log_group_arn}:*"])]
+    }
+    error_message = "filter_low_confidence's policy differs: ${module.step_lambda["filter_low_confidence"].policy_json}"
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.step_lambda["summarize_batch"].policy_json).Statement :
+      st.Sid => [toset(flatten([st.Action])), toset(flatten([st.Resource]))]
+      } == {
+      PublishAlerts     = [toset(["sns:Publish"]), toset([aws_sns_topic.alerts.arn])]
+      UseProjectKey     = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      WriteBatchResults = [toset(["s3:PutObject"]), toset(["${module.data_bucket.arn}/results/*"])]
+      WriteOwnLogs      = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["${module.step_lambda["summarize_batch"].log_group_arn}:*"])]
+    }
+    error_message = "summarize_batch's policy differs: ${module.step_lambda["summarize_batch"].policy_json}"
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.trigger_lambda["start_batch_workflow"].policy_json).Statement :
+      st.Sid => [toset(flatten([st.Action])), toset(flatten([st.Resource]))]
+      } == {
+      PublishAlerts      = [toset(["sns:Publish"]), toset([aws_sns_topic.alerts.arn])]
+      UseProjectKey      = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      StartBatchWorkflow = [toset(["states:StartExecution"]), toset([module.batch_workflow.arn])]
+      WriteOwnLogs       = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["${module.trigger_lambda["start_batch_workflow"].log_group_arn}:*"])]
+    }
+    error_message = "start_batch_workflow's policy differs: ${module.trigger_lambda["start_batch_workflow"].policy_json}"
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.single_image_workflow.policy_json).Statement :
+      st.Sid => toset(flatten([st.Action])) if st.Sid != "DeliverExecutionLogs"
+      } == {
+      PublishAlerts       = toset(["sns:Publish"])
+      UseProjectKey       = toset(["kms:Decrypt", "kms:GenerateDataKey"])
+      InvokeWorkflowSteps = toset(["lambda:InvokeFunction"])
+    }
+    error_message = "the single image workflow's policy has other statements or actions: ${module.single_image_workflow.policy_json}"
+  }
+
+  assert {
+    condition = [
+      for st in jsondecode(module.single_image_workflow.policy_json).Statement : toset(st.Resource) if st.Sid == "InvokeWorkflowSteps"
+      ] == [toset([
+        module.step_lambda["serialize_image_data"].arn,
+        module.step_lambda["classify_image"].arn,
+        module.step_lambda["filter_low_confidence"].arn,
+    ])]
+    error_message = "the single image workflow may invoke other functions than its three steps."
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.batch_workflow.policy_json).Statement :
+      st.Sid => [toset(flatten([st.Action])), toset(flatten([st.Resource]))] if st.Sid != "DeliverExecutionLogs"
+      } == {
+      PublishAlerts = [toset(["sns:Publish"]), toset([aws_sns_topic.alerts.arn])]
+      UseProjectKey = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      InvokeWorkflowSteps = [toset(["lambda:InvokeFunction"]), toset([
+        module.step_lambda["serialize_image_data"].arn,
+        module.step_lambda["classify_image"].arn,
+        module.step_lambda["filter_low_confidence"].arn,
+        module.step_lambda["summarize_batch"].arn,
+      ])]
+      ListInputImages = [toset(["s3:ListBucket"]), toset([module.data_bucket.arn])]
+    }
+    error_message = "the batch workflow's policy differs: ${module.batch_workflow.policy_json}"
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.batch_workflow.own_executions_policy_json).Statement :
+      st.Sid => [toset(flatten([st.Action])), toset(flatten([st.Resource]))]
+      } == {
+      StartChildExecutions = [toset(["states:StartExecution"]), toset([module.batch_workflow.arn])]
+      ManageChildExecutions = [toset(["states:DescribeExecution", "states:StopExecution"]), toset([
+        "arn:aws:states:us-east-1:123456789012:execution:scones-batch/*",
+        "arn:aws:states:us-east-1:123456789012:execution:scones-batch:*",
+      ])]
+    }
+    error_message = "the batch workflow may not manage exactly its own child executions: ${module.batch_workflow.own_executions_policy_json}"
+  }
+
+  assert {
+    condition     = module.single_image_workflow.own_executions_policy_json == null
+    error_message = "the single image workflow has no Distributed Map and must not start executions."
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(data.aws_iam_policy_document.sagemaker.json).Statement :
+      st.Sid => [toset(flatten([st.Action])), toset(flatten([st.Resource]))]
+      } == {
+      ReadTrainingData           = [toset(["s3:GetObject"]), toset(["${module.data_bucket.arn}/cifar/*"])]
+      ListTrainingData           = [toset(["s3:ListBucket"]), toset([module.data_bucket.arn])]
+      ReadAndWriteModelArtifacts = [toset(["s3:GetObject", "s3:PutObject"]), toset(["${module.artifacts_bucket.arn}/models/*"])]
+      ListModelArtifacts         = [toset(["s3:ListBucket"]), toset([module.artifacts_bucket.arn])]
+      WriteDataCapture           = [toset(["s3:PutObject"]), toset(["${module.artifacts_bucket.arn}/data-capture/*"])]
+      UseProjectKey              = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      PullImages = [toset(["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]), toset([
+        "arn:aws:ecr:us-east-1:${data.aws_sagemaker_prebuilt_ecr_image.serving.registry_id}:repository/pytorch-inference",
+        "arn:aws:ecr:us-east-1:${data.aws_sagemaker_prebuilt_ecr_image.training.registry_id}:repository/pytorch-training",
+      ])]
+      GetRegistryToken   = [toset(["ecr:GetAuthorizationToken"]), toset(["*"])]
+      WriteSageMakerLogs = [toset(["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]), toset(["arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*"])]
+    }
+    error_message = "the SageMaker role's policy differs: ${data.aws_iam_policy_document.sagemaker.json}"
+  }
+
+  # No Allow statement anywhere grants a wildcard action.
+  assert {
+    condition = alltrue(flatten([
+      for doc in [
+        module.step_lambda["serialize_image_data"].policy_json,
+        module.step_lambda["classify_image"].policy_json,
+        module.step_lambda["filter_low_confidence"].policy_json,
+        module.step_lambda["summarize_batch"].policy_json,
+        module.trigger_lambda["start_batch_workflow"].policy_json,
+        module.single_image_workflow.policy_json,
+        module.batch_workflow.policy_json,
+        module.batch_workflow.own_executions_policy_json,
+        data.aws_iam_policy_document.sagemaker.json,
+        data.aws_iam_policy_document.kms_key.json,
+        data.aws_iam_policy_document.alert_topic.json,
+        ] : [
+        for st in jsondecode(doc).Statement : [for a in flatten([st.Action]) : !strcontains(a, "*")] if st.Effect == "Allow"
+      ]
+    ]))
+    error_message = "an Allow statement grants a wildcard action."
+  }
+
+  assert {
+    condition = alltrue([
+      for doc in [module.data_bucket.policy_json, module.artifacts_bucket.policy_json] : anytrue([
+        for st in jsondecode(doc).Statement :
+        st.Effect == "Deny" && st.Condition.Bool["aws:SecureTransport"] == "false"
+      ])
+    ])
+    error_message = "a bucket policy does not deny requests without TLS."
+  }
+}
+
+run "every_lambda_gets_its_environment" {
+  command = apply
+
+  assert {
+    condition     = toset(keys(output.lambda_function_names)) == toset(["serialize_image_data", "classify_image", "filter_low_confidence", "summarize_batch", "start_batch_workflow"])
+    error_message = "not exactly one function per entry of lambdas/functions.json: ${jsonencode(output.lambda_function_names)}"
+  }
+
+  assert {
+    condition = module.step_lambda["serialize_image_data"].environment == tomap({
+      ALERT_TOPIC_ARN = aws_sns_topic.alerts.arn
+      MAX_IMAGE_BYTES = "5242880"
+    })
+    error_message = "serialize_image_data's environment differs."
+  }
+
+  assert {
+    condition = module.step_lambda["classify_image"].environment == tomap({
+      ALERT_TOPIC_ARN = aws_sns_topic.alerts.arn
+      ENDPOINT_NAME   = "scones-endpoint"
+      CLASS_NAMES     = "bicycle,motorcycle"
+    })
+    error_message = "classify_image's environment differs."
+  }
+
+  assert {
+    condition = module.step_lambda["filter_low_confidence"].environment == tomap({
+      ALERT_TOPIC_ARN = aws_sns_topic.alerts.arn
+      THRESHOLD       = "0.93"
+      CLASS_NAMES     = "bicycle,motorcycle"
+    })
+    error_message = "filter_low_confidence's environment differs: ${jsonencode(module.step_lambda["filter_low_confidence"].environment)}"
+  }
+
+  assert {
+    condition = module.step_lambda["summarize_batch"].environment == tomap({
+      ALERT_TOPIC_ARN = aws_sns_topic.alerts.arn
+      RESULTS_BUCKET  = module.data_bucket.id
+    })
+    error_message = "summarize_batch's environment differs."
+  }
+
+  assert {
+    condition = module.trigger_lambda["start_batch_workflow"].environment == tomap({
+      ALERT_TOPIC_ARN   = aws_sns_topic.alerts.arn
+      STATE_MACHINE_ARN = module.batch_workflow.arn
+    })
+    error_message = "start_batch_workflow's environment differs."
+  }
+
+  assert {
+    condition = (
+      aws_s3_bucket_notification.inbox.lambda_function[0].lambda_function_arn == module.trigger_lambda["start_batch_workflow"].arn
+      && aws_s3_bucket_notification.inbox.lambda_function[0].filter_prefix == "inbox/"
+    )
+    error_message = "uploads to inbox/ do not start the batch workflow's trigger."
+  }
+}
+
+run "thresholds_and_classes_reach_the_functions" {
+  command = apply
+
+  variables {
+    confidence_threshold = 0.8
+    class_names          = ["cat", "dog", "bird"]
+    max_image_bytes      = 2048
+  }
+
+  assert {
+    condition = (
+      module.step_lambda["filter_low_confidence"].environment.THRESHOLD == "0.8"
+      && module.step_lambda["filter_low_confidence"].environment.CLASS_NAMES == "cat,dog,bird"
+      && module.step_lambda["classify_image"].environment.CLASS_NAMES == "cat,dog,bird"
+      && module.step_lambda["serialize_image_data"].environment.MAX_IMAGE_BYTES == "2048"
+    )
+    error_message = "variables do not reach the functions' environment."
+  }
+}
+
+run "no_endpoint_before_a_model_exists" {
+  command = apply
+
+  assert {
+    condition     = length(module.endpoint) == 0 && output.endpoint_name == null
+    error_message = "the model, endpoint config and endpoint must not exist without model_data_url."
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.endpoint_5xx) == 0 && length(aws_cloudwatch_metric_alarm.endpoint_latency) == 0
+    error_message = "endpoint alarms exist without an endpoint."
+  }
+
+  assert {
+    condition     = output.data_capture_s3_uri == "s3://scones-artifacts-123456789012-us-east-1/data-capture"
+    error_message = "data capture destination differs: ${output.data_capture_s3_uri}"
+  }
+}
+
+run "endpoint_with_data_capture_once_a_model_exists" {
+  command = apply
+
+  variables {
+    model_data_url                   = "s3://scones-artifacts-123456789012-us-east-1/models/run-1/model.tar.gz"
+    data_capture_sampling_percentage = 37
+  }
+
+  assert {
+    condition     = length(module.endpoint) == 1 && output.endpoint_name == "scones-endpoint"
+    error_message = "the endpoint must exist once model_data_url is set."
+  }
+
+  assert {
+    condition = (
+      module.endpoint[0].data_capture_config.enable_capture
+      && module.endpoint[0].data_capture_config.initial_sampling_percentage == 37
+      && module.endpoint[0].data_capture_config.destination_s3_uri == "s3://scones-artifacts-123456789012-us-east-1/data-capture"
+      && module.endpoint[0].data_capture_config.kms_key_id == aws_kms_key.main.arn
+      && toset([for o in module.endpoint[0].data_capture_config.capture_options : o.capture_mode]) == toset(["Input", "Output"])
+      && toset(module.endpoint[0].data_capture_config.capture_content_type_header[0].json_content_types) == toset(["application/json", "application/jsonlines"])
+    )
+    error_message = "data capture settings differ: ${jsonencode(module.endpoint[0].data_capture_config)}"
+  }
+
+  assert {
+    condition = (
+      module.endpoint[0].primary_container.model_data_url == "s3://scones-artifacts-123456789012-us-east-1/models/run-1/model.tar.gz"
+      && module.endpoint[0].primary_container.image == data.aws_sagemaker_prebuilt_ecr_image.serving.registry_path
+      && endswith(module.endpoint[0].primary_container.image, "/pytorch-inference:2.5.1-cpu-py311")
+      && module.endpoint[0].primary_container.environment.SAGEMAKER_PROGRAM == "inference.py"
+      && module.endpoint[0].production_variant.variant_name == "AllTraffic"
+    )
+    error_message = "the model does not serve the artifact through the prebuilt PyTorch image: ${jsonencode(module.endpoint[0].primary_container)}"
+  }
+
+  assert {
+    condition = [
+      for st in jsondecode(module.step_lambda["classify_image"].policy_json).Statement :
+      [flatten([st.Action]), flatten([st.Resource])] if st.Sid == "InvokeEndpoint"
+    ] == [[["sagemaker:InvokeEndpoint"], [module.endpoint[0].endpoint_arn]]]
+    error_message = "classify_image may not invoke exactly the endpoint."
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.endpoint_5xx) == 1 && length(aws_cloudwatch_metric_alarm.endpoint_latency) == 1
+    error_message = "the endpoint's 5XX and latency alarms are missing."
+  }
+}
+
+run "alerts_and_dashboard_cover_the_workflow" {
+  command = apply
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.lambda_errors)) == toset(keys(output.lambda_function_names))
+    error_message = "not every Lambda function has an error alarm."
+  }
+
+  assert {
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.lambda_errors : a.alarm_actions == toset([aws_sns_topic.alerts.arn])])
+    error_message = "a Lambda error alarm does not alert through the topic."
+  }
+
+  assert {
+    condition = (
+      toset(jsondecode(aws_cloudwatch_event_rule.execution_failed.event_pattern).detail.status) == toset(["FAILED", "TIMED_OUT", "ABORTED"])
+      && toset(jsondecode(aws_cloudwatch_event_rule.execution_failed.event_pattern).detail.stateMachineArn) == toset([module.single_image_workflow.arn, module.batch_workflow.arn])
+      && aws_cloudwatch_event_target.execution_failed_alert.arn == aws_sns_topic.alerts.arn
+    )
+    error_message = "failed, timed-out and aborted executions of both workflows do not alert."
+  }
+
+  assert {
+    condition     = aws_sns_topic.alerts.kms_master_key_id == aws_kms_key.main.arn
+    error_message = "the alert topic is not encrypted with the project's key."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for w in jsondecode(aws_cloudwatch_dashboard.main.dashboard_body).widgets : [for m in w.properties.metrics : "${m[0]}/${m[1]}"]
+      ])) == toset([
+      "AWS/SageMaker/Invocations", "AWS/SageMaker/Invocation4XXErrors", "AWS/SageMaker/Invocation5XXErrors",
+      "AWS/SageMaker/ModelLatency", "AWS/SageMaker/OverheadLatency",
+      "AWS/States/ExecutionsStarted", "AWS/States/ExecutionsSucceeded",
+      "AWS/States/ExecutionsFailed", "AWS/States/ExecutionsTimedOut", "AWS/States/ExecutionsAborted",
+      "AWS/Lambda/Errors",
+    ])
+    error_message = "the dashboard does not show the endpoint's invocations, errors and latency, the workflows' executions and failures, and the Lambdas' errors."
+  }
+
+  assert {
+    condition = toset(flatten([
+      for w in jsondecode(aws_cloudwatch_dashboard.main.dashboard_body).widgets : [for m in w.properties.metrics : m[3] if m[1] == "Errors"]
+    ])) == toset(values(output.lambda_function_names))
+    error_message = "the dashboard does not show every Lambda's errors."
+  }
+}
+
+run "tls_only_bucket_policy_can_be_left_out_for_the_local_cloud" {
+  command = apply
+
+  variables {
+    deny_insecure_transport = false
+  }
+
+  assert {
+    condition     = module.data_bucket.policy_json == null && module.artifacts_bucket.policy_json == null
+    error_message = "deny_insecure_transport = false must leave the buckets without the TLS-only policy."
+  }
+}

@@ -1,0 +1,127 @@
+locals {
+  single_image_state_machine_name = "${var.project_name}-single-image"
+  batch_state_machine_name        = "${var.project_name}-batch"
+
+  # Transient failures only (CONTRACTS.md, "Events"): the named input errors would fail
+  # the same way again, so they are never retried.
+  transient_lambda_errors = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "EndpointUnavailableError",
+  ]
+  lambda_retry = jsonencode([{
+    ErrorEquals     = local.transient_lambda_errors
+    IntervalSeconds = 2
+    MaxAttempts     = 4
+    BackoffRate     = 2
+    MaxDelaySeconds = 30
+    JitterStrategy  = "FULL"
+  }])
+  sns_retry = jsonencode([{
+    ErrorEquals     = ["SNS.InternalErrorException", "SNS.ThrottledException", "SNS.KMSThrottlingException"]
+    IntervalSeconds = 1
+    MaxAttempts     = 3
+    BackoffRate     = 2
+  }])
+
+  step_arns = {
+    partition              = local.partition
+    serialize_function_arn = module.step_lambda["serialize_image_data"].arn
+    classify_function_arn  = module.step_lambda["classify_image"].arn
+    filter_function_arn    = module.step_lambda["filter_low_confidence"].arn
+    lambda_retry           = local.lambda_retry
+  }
+
+  single_image_definition = templatefile("${path.module}/templates/single_image.asl.json.tftpl", merge(local.step_arns, {
+    alert_topic_arn    = aws_sns_topic.alerts.arn
+    state_machine_name = local.single_image_state_machine_name
+    sns_retry          = local.sns_retry
+  }))
+
+  batch_item_definition = templatefile("${path.module}/templates/batch_item.asl.json.tftpl", local.step_arns)
+
+  batch_definition = templatefile("${path.module}/templates/batch.asl.json.tftpl", {
+    partition              = local.partition
+    item_definition        = local.batch_item_definition
+    summarize_function_arn = module.step_lambda["summarize_batch"].arn
+    alert_topic_arn        = aws_sns_topic.alerts.arn
+    state_machine_name     = local.batch_state_machine_name
+    max_concurrency        = var.batch_max_concurrency
+    lambda_retry           = local.lambda_retry
+    sns_retry              = local.sns_retry
+  })
+}
+
+module "single_image_workflow" {
+  source = "./modules/state_machine"
+
+  name               = local.single_image_state_machine_name
+  definition         = local.single_image_definition
+  policy_json        = data.aws_iam_policy_document.single_image_workflow.json
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = aws_kms_key.main.arn
+}
+
+module "batch_workflow" {
+  source = "./modules/state_machine"
+
+  name                     = local.batch_state_machine_name
+  definition               = local.batch_definition
+  policy_json              = data.aws_iam_policy_document.batch_workflow.json
+  may_start_own_executions = true
+  log_retention_days       = var.log_retention_days
+  kms_key_arn              = aws_kms_key.main.arn
+}
+
+data "aws_iam_policy_document" "workflow_alerts" {
+  statement {
+    sid       = "PublishAlerts"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+  statement {
+    sid       = "UseProjectKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+  }
+}
+
+data "aws_iam_policy_document" "single_image_workflow" {
+  source_policy_documents = [data.aws_iam_policy_document.workflow_alerts.json]
+  statement {
+    sid     = "InvokeWorkflowSteps"
+    actions = ["lambda:InvokeFunction"]
+    resources = [
+      module.step_lambda["serialize_image_data"].arn,
+      module.step_lambda["classify_image"].arn,
+      module.step_lambda["filter_low_confidence"].arn,
+    ]
+  }
+}
+
+data "aws_iam_policy_document" "batch_workflow" {
+  source_policy_documents = [data.aws_iam_policy_document.workflow_alerts.json]
+  statement {
+    sid     = "InvokeWorkflowSteps"
+    actions = ["lambda:InvokeFunction"]
+    resources = [
+      module.step_lambda["serialize_image_data"].arn,
+      module.step_lambda["classify_image"].arn,
+      module.step_lambda["filter_low_confidence"].arn,
+      module.step_lambda["summarize_batch"].arn,
+    ]
+  }
+  # The Distributed Map's ItemReader lists the prefix it is given.
+  statement {
+    sid       = "ListInputImages"
+    actions   = ["s3:ListBucket"]
+    resources = [module.data_bucket.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [for p in var.input_prefixes : "${p}*"]
+    }
+  }
+}
