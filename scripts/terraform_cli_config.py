@@ -76,11 +76,18 @@ def render_config(mirror: Path) -> str:
     )
 
 
-def write_config(out: Path, mirror: Path) -> None:
+REGISTRY_CONFIG = (
+    "# Written by scripts/terraform_cli_config.py: no provider mirror on this machine,\n"
+    "# so providers come from the registry (needs network).\n"
+    "provider_installation {\n  direct {}\n}\n"
+)
+
+
+def write_config(out: Path, text: str) -> None:
     """Write atomically so a failed run never leaves a half-written config."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(render_config(mirror), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
 
 
@@ -88,13 +95,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("build/terraformrc"))
     parser.add_argument("--mirror", type=Path, help="use this mirror instead of searching")
+    parser.add_argument(
+        "--allow-registry",
+        action="store_true",
+        help="with no mirror, write a config that installs from the registry (needs network)",
+    )
     args = parser.parse_args(argv)
     try:
         mirror = find_mirror([args.mirror] if args.mirror else candidate_mirrors())
     except MirrorNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    write_config(args.out, mirror)
+        if not args.allow_registry:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        write_config(args.out, REGISTRY_CONFIG)
+        print(f"wrote {args.out}: no provider mirror found, providers come from the registry")
+        return 0
+    write_config(args.out, render_config(mirror))
     print(f"wrote {args.out} (provider mirror {mirror})")
     return 0
 
