@@ -17,7 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-TERRAFORM_DIR = Path(__file__).resolve().parents[1] / "terraform"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TERRAFORM_DIR = REPO_ROOT / "terraform"
+CLI_CONFIG = REPO_ROOT / "build" / "terraformrc"
 WORKSPACES = {"local": "local", "aws": "default"}
 
 
@@ -29,6 +31,8 @@ def terraform_outputs(target: str = "local", terraform_dir: Path | None = None) 
     if shutil.which("terraform") is None or not directory.is_dir():
         return {}
     env = {**os.environ, "TF_WORKSPACE": WORKSPACES[target]}
+    if CLI_CONFIG.is_file():
+        env["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
     try:
         done = subprocess.run(
             ["terraform", f"-chdir={directory}", "output", "-json", "-no-color"],

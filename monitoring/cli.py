@@ -14,9 +14,10 @@ import shlex
 import sys
 from pathlib import Path
 
+from deployment.outputs import terraform_outputs
 from monitoring.reference import DriftReferenceError
 from monitoring.report import OutputError, print_summary, run
-from monitoring.settings import SettingsError, resolve, terraform_outputs
+from monitoring.settings import SettingsError, resolve
 from monitoring.sources import SourceError
 
 EXIT_OK, EXIT_NO_CAPTURE, EXIT_ERROR = 0, 1, 2
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None, results: list | None = None) -> int:
     try:
         needs_terraform = not (args.s3_uri or args.capture_dir) or not args.endpoint
         outputs = (
-            terraform_outputs(Path(args.terraform_dir), args.target) if needs_terraform else {}
+            terraform_outputs(args.target, Path(args.terraform_dir)) if needs_terraform else {}
         )
         settings = resolve(args, outputs)
         result = run(settings, command="python -m monitoring " + shlex.join(argv))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -57,30 +54,6 @@ def s3_client(target: str):
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
         )
     return boto3.client("s3")
-
-
-def terraform_outputs(terraform_dir: Path, target: str = "local") -> dict[str, object]:
-    """`terraform output -json` as {name: value}; empty when there is no terraform or state.
-    Local and AWS state live in separate workspaces (`local`, `default`)."""
-    if shutil.which("terraform") is None or not terraform_dir.is_dir():
-        return {}
-    env = dict(os.environ)
-    env.setdefault("TF_WORKSPACE", "local" if target == "local" else "default")
-    try:
-        done = subprocess.run(
-            ["terraform", f"-chdir={terraform_dir}", "output", "-json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        outputs = json.loads(done.stdout) if done.returncode == 0 else {}
-    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
-        return {}
-    if not isinstance(outputs, dict):
-        return {}
-    return {k: v.get("value") for k, v in outputs.items() if isinstance(v, dict)}
 
 
 def parse_time(text: str | None, flag: str) -> datetime | None:

@@ -157,7 +157,7 @@ def test_defaults_come_from_a_real_terraform_state(tmp_path, monkeypatch):
 
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on PATH")
-    from monitoring.settings import terraform_outputs
+    from deployment.outputs import terraform_outputs
 
     monkeypatch.delenv("TF_WORKSPACE", raising=False)
     (tmp_path / "main.tf").write_text(
@@ -171,16 +171,16 @@ def test_defaults_come_from_a_real_terraform_state(tmp_path, monkeypatch):
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-    outputs = terraform_outputs(tmp_path, target="aws")
+    outputs = terraform_outputs("aws", tmp_path)
     settings = resolve(build_parser().parse_args(["report", "--target", "aws"]), outputs)
     assert settings.capture_root == "s3://artifacts/data-capture/scones"
     assert settings.manifest == "s3://data/cifar/manifest.json"
 
 
 def test_missing_terraform_state_gives_no_defaults(tmp_path):
-    from monitoring.settings import terraform_outputs
+    from deployment.outputs import terraform_outputs
 
-    assert terraform_outputs(tmp_path / "nowhere") == {}
+    assert terraform_outputs("local", tmp_path / "nowhere") == {}
 
 
 def test_target_local_without_endpoint_variable_reaches_the_local_cloud_port(monkeypatch):

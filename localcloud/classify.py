@@ -1,0 +1,196 @@
+"""`make classify IMAGES=...`: run the deployed workflow on images and print the results.
+
+    python -m localcloud.classify [--target local|aws] [--port 4566] IMAGE [IMAGE ...]
+
+IMAGE is a local PNG/JPEG file (uploaded to s3://<data bucket>/inputs/<run id>/) or an
+s3://bucket/key URI. One image goes through the single-image state machine (a low
+confidence fails it loudly, with ThresholdNotMetError); several go through the batch
+state machine in one execution. Exit status: 0 when every image passed, 1 when any did
+not, 2 when the request itself is wrong (missing file, no deployment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import DEFAULT_PORT
+from .deployment import DeploymentError, Target, read_outputs
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+POLL_S = 0.5
+
+
+class UsageError(Exception):
+    """The command line names something that cannot be classified."""
+
+
+@dataclass
+class Row:
+    image: str
+    status: str
+    label: str = ""
+    confidence: float | None = None
+    detail: str = ""
+
+
+def parse_images(values: list[str]) -> list[str | Path]:
+    images: list[str | Path] = []
+    for value in values:
+        if value.startswith("s3://"):
+            bucket, _, key = value[5:].partition("/")
+            if not bucket or not key:
+                raise UsageError(f"{value}: an S3 image must be s3://bucket/key")
+            images.append(value)
+            continue
+        path = Path(value)
+        if not path.is_file():
+            raise UsageError(f"{value}: no such file")
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise UsageError(f"{value}: not a .png/.jpg/.jpeg file")
+        images.append(path)
+    if not images:
+        raise UsageError("no images given")
+    return images
+
+
+def to_s3_items(target: Target, bucket: str, images: list[str | Path]) -> list[dict[str, str]]:
+    """Uploads local files under inputs/<run id>/; S3 URIs are used where they are."""
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    s3 = target.client("s3")
+    items = []
+    for image in tqdm(images, desc="upload", unit="image", disable=len(images) < 5):
+        if isinstance(image, str):
+            item_bucket, _, key = image[5:].partition("/")
+            items.append({"s3_bucket": item_bucket, "s3_key": key})
+            continue
+        key = f"inputs/{run_id}/{image.name}"
+        s3.upload_file(str(image), bucket, key)
+        items.append({"s3_bucket": bucket, "s3_key": key})
+    return items
+
+
+def run_execution(target: Target, machine_arn: str, payload: dict, timeout_s: float) -> dict:
+    sfn = target.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(payload))[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + timeout_s
+    with tqdm(desc="workflow", unit="poll", leave=False, disable=not sys.stderr.isatty()) as bar:
+        while time.monotonic() < deadline:
+            execution = sfn.describe_execution(executionArn=arn)
+            if execution["status"] != "RUNNING":
+                return execution
+            bar.update()
+            time.sleep(POLL_S)
+    raise DeploymentError(f"execution {arn} still running after {timeout_s:.0f} s")
+
+
+def _error_message(cause: str) -> str:
+    try:
+        return json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        return cause
+
+
+def single_row(item: dict, execution: dict) -> Row:
+    name = f"s3://{item['s3_bucket']}/{item['s3_key']}"
+    if execution["status"] == "SUCCEEDED":
+        result = json.loads(execution["output"])
+        return Row(name, "passed", result.get("label", ""), result.get("confidence"))
+    error = execution.get("error", execution["status"])
+    return Row(name, error, detail=_error_message(execution.get("cause", ""))[:160])
+
+
+def batch_rows(target: Target, execution: dict) -> tuple[list[Row], dict]:
+    if execution["status"] != "SUCCEEDED":
+        raise DeploymentError(
+            f"the batch execution {execution['status']}: {execution.get('error', '')} "
+            f"{_error_message(execution.get('cause', ''))[:200]}"
+        )
+    summary = json.loads(execution["output"])
+    bucket, _, key = summary["results_uri"][5:].partition("/")
+    body = target.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    rows = []
+    for item in json.loads(body)["results"]:
+        error = item.get("error") or {}
+        rows.append(
+            Row(
+                f"s3://{item['s3_bucket']}/{item['s3_key']}",
+                item["status"],
+                item.get("label", ""),
+                item.get("confidence"),
+                (error.get("Error", "") + " " + _error_message(error.get("Cause", ""))).strip()[
+                    :160
+                ],
+            )
+        )
+    return rows, summary
+
+
+def print_table(rows: list[Row]) -> None:
+    width = max(len("image"), *(len(r.image) for r in rows))
+    print(f"{'image':<{width}}  {'status':<22}  {'label':<11}  {'confidence':>10}  detail")
+    for r in rows:
+        confidence = f"{r.confidence:.4f}" if r.confidence is not None else "-"
+        label = r.label or "-"
+        print(f"{r.image:<{width}}  {r.status:<22}  {label:<11}  {confidence:>10}  {r.detail}")
+
+
+def classify(target: Target, images: list[str | Path], timeout_s: float) -> int:
+    target.check_reachable()
+    outputs = read_outputs(target.name)
+    if not outputs.get("endpoint_name"):
+        raise DeploymentError(
+            f"no endpoint is deployed for TARGET={target.name}: run `make train TARGET="
+            f"{target.name}` and `make apply TARGET={target.name}` first"
+        )
+    items = to_s3_items(target, outputs["data_bucket"], images)
+    if len(items) == 1:
+        machine = outputs["single_image_state_machine_arn"]
+        execution = run_execution(target, machine, items[0], timeout_s)
+        rows = [single_row(items[0], execution)]
+        where = f"execution {execution['executionArn']}"
+    else:
+        machine = outputs["batch_state_machine_arn"]
+        execution = run_execution(target, machine, {"images": items}, timeout_s)
+        rows, summary = batch_rows(target, execution)
+        where = f"results {summary['results_uri']} (execution {execution['executionArn']})"
+    print_table(rows)
+    passed = sum(r.status == "passed" for r in rows)
+    print(f"\n{passed}/{len(rows)} passed; {where}")
+    return 0 if passed == len(rows) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m localcloud.classify",
+        description="Run the deployed workflow on images and print the results.",
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="file or s3://bucket/key")
+    parser.add_argument("--target", choices=("local", "aws"), default="local")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="local cloud port")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait")
+    args = parser.parse_args(argv)
+    try:
+        images = parse_images(args.images)
+        return classify(Target(args.target, args.port), images, args.timeout)
+    except (UsageError, DeploymentError) as exc:
+        print(f"classify: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # botocore errors: one line, never a traceback
+        if type(exc).__module__.startswith("botocore"):
+            print(f"classify: AWS error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

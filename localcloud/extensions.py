@@ -1,0 +1,87 @@
+"""Every point where the local cloud extends moto, installed in one place.
+
+EXTENSION_POINTS names each moto attribute we replace or wrap with the parameters we
+rely on; tests/integration/test_moto_extension_points.py checks them so that a moto
+upgrade that moves one fails loudly instead of silently running moto's original.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import (
+    lambda_invoke,
+    s3_bucket_policy,
+    s3_notifications,
+    sagemaker_control,
+    sagemaker_runtime,
+    stepfunctions_api,
+)
+from .lambda_workers import WorkerPool
+
+# (module, attribute path, parameters of the original we depend on, in order)
+EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("moto.awslambda.models", "LambdaFunction._invoke_lambda", ("self", "event")),
+    (
+        "moto.awslambda.models",
+        "LambdaFunction.invoke",
+        ("self", "body", "request_headers", "response_headers"),
+    ),
+    ("moto.awslambda.models", "LambdaFunction.__init__", ("self", "account_id", "spec")),
+    ("moto.awslambda.models", "LambdaFunction.update_configuration", ("self", "config_updates")),
+    ("moto.awslambda.models", "LambdaFunction.get_configuration", ("self",)),
+    (
+        "moto.stepfunctions.parser.models",
+        "StepFunctionsParserBackend.start_execution",
+        ("self", "state_machine_arn", "name", "execution_input"),
+    ),
+    ("moto.stepfunctions.responses", "StepFunctionResponse.stepfunction_backend", ()),
+    ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse", ()),
+    ("moto.s3.models", "FakeBucket.get_permission", ("self", "action", "resource")),
+    ("moto.iam.access_control", "IAMPolicy.is_action_permitted", ("self", "action", "resource")),
+    ("moto.s3.notifications", "send_event", ("account_id", "event_name", "bucket", "key")),
+    ("moto.sagemakerruntime.responses", "SageMakerRuntimeResponse.invoke_endpoint", ("self",)),
+    ("moto.core.responses", "BaseResponse.use_raw_body", ()),
+    (
+        "moto.sagemaker.models",
+        "SageMakerModelBackend.create_endpoint",
+        ("self", "endpoint_name", "endpoint_config_name", "tags"),
+    ),
+    ("moto.sagemaker.models", "SageMakerModelBackend.delete_endpoint", ("self", "endpoint_name")),
+    (
+        "moto.sagemaker.models",
+        "SageMakerModelBackend.create_transform_job",
+        ("self", "transform_job_name", "model_name"),
+    ),
+    ("moto.sagemaker.models", "SageMakerModelBackend.describe_endpoint_config", ("self",)),
+    ("moto.sagemaker.models", "Model.response_object", ()),
+    ("moto.sagemaker.responses", "SageMakerResponse.create_model", ("self",)),
+    ("moto.sagemaker.responses", "SageMakerResponse.sagemaker_backend", ()),
+    ("moto.sagemaker.models", "FakeEndpoint._process_production_variants", ("self",)),
+]
+
+_installed: dict[str, WorkerPool] = {}
+
+
+def install(scratch: Path, port: int) -> WorkerPool:
+    """Installs every extension once per process; returns the Lambda worker pool."""
+    if "pool" in _installed:
+        return _installed["pool"]
+    scratch.mkdir(parents=True, exist_ok=True)
+    pool = WorkerPool(scratch, port)
+    lambda_invoke.install(pool)
+    stepfunctions_api.install()
+    s3_notifications.install()
+    s3_bucket_policy.install()
+    sagemaker_control.install(scratch)
+    sagemaker_runtime.install()
+    _installed["pool"] = pool
+    return pool
+
+
+def shutdown() -> None:
+    """Stops every worker subprocess (Lambda environments, model containers)."""
+    pool = _installed.get("pool")
+    if pool is not None:
+        pool.shutdown()
+    sagemaker_control.shutdown()

@@ -1,0 +1,300 @@
+"""Warm Python subprocesses that run a Lambda function's handler from its uploaded zip.
+
+One pool per function version and code; a worker serves one invocation at a time (like
+a Lambda execution environment), more are started up to a cap when invocations overlap
+(a Map state), and a worker that times out is killed and replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RUNTIME_SCRIPT = Path(__file__).with_name("_lambda_runtime.py")
+# What the Lambda Python runtime ships besides the standard library.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+# -I -S: no user site, no site-packages; the runtime script sets sys.path itself.
+RUNTIME_COMMAND = (sys.executable, "-I", "-S", "-u", str(RUNTIME_SCRIPT))
+MAX_WORKERS_PER_FUNCTION = int(os.environ.get("LOCALCLOUD_LAMBDA_MAX_WORKERS", "4"))
+LOG_TAIL_BYTES = 4096
+
+
+@dataclass
+class Invocation:
+    """What one invocation produced: the payload text and whether it is an error."""
+
+    payload: str
+    errored: bool
+    log_tail: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """Everything that, when it changes, needs a fresh execution environment."""
+
+    name: str
+    arn: str
+    version: str
+    handler: str
+    runtime: str
+    timeout_s: float
+    memory_mb: int
+    region: str
+    code_sha256: str
+    environment: tuple[tuple[str, str], ...] = field(default=())
+
+
+class LogSink:
+    """Forwards worker output to a CloudWatch Logs stream in moto's logs backend."""
+
+    def __init__(self, logs_backend: Any, group: str, stream: str) -> None:
+        self._backend, self.group, self.stream = logs_backend, group, stream
+        self._lock = threading.Lock()
+        with self._lock:
+            self._backend.ensure_log_group(group)
+            self._backend.create_log_stream(group, stream)
+
+    def write(self, message: str) -> None:
+        event = {"timestamp": int(time.time() * 1000), "message": message}
+        with self._lock, contextlib.suppress(Exception):
+            self._backend.put_log_events(self.group, self.stream, [event])
+
+
+def runtime_site_dir(scratch: Path) -> Path:
+    """A directory holding only the packages the Lambda runtime provides (symlinks)."""
+    site = scratch / "lambda-runtime-site"
+    if site.is_dir():
+        return site
+    tmp = scratch / f"lambda-runtime-site.{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (tmp / source.name).symlink_to(source)
+    with contextlib.suppress(OSError):
+        tmp.rename(site)
+    return site
+
+
+def extract_code(code: bytes, scratch: Path) -> Path:
+    """The zip unpacked once per code hash (AWS's /var/task), with its file modes."""
+    digest = hashlib.sha256(code).hexdigest()
+    task_dir = scratch / "lambda-code" / digest
+    if task_dir.is_dir():
+        return task_dir
+    tmp = task_dir.with_name(f"{digest}.{uuid.uuid4().hex}")
+    with zipfile.ZipFile(io.BytesIO(code)) as archive:
+        for member in archive.infolist():
+            target = (tmp / member.filename).resolve()
+            if not target.is_relative_to(tmp.resolve()):
+                raise ValueError(f"zip entry escapes the task directory: {member.filename}")
+        archive.extractall(tmp)
+    with contextlib.suppress(OSError):
+        tmp.rename(task_dir)
+    return task_dir
+
+
+class LambdaWorker:
+    """One execution environment: a `python -I -S` subprocess with the handler warm."""
+
+    def __init__(
+        self, spec: FunctionSpec, task_dir: Path, site_dir: Path, logs_backend: Any, port: int
+    ) -> None:
+        self.spec = spec
+        now = datetime.now(UTC)
+        stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
+        self.log = LogSink(logs_backend, f"/aws/lambda/{spec.name}", stream)
+        self._replies: queue.Queue[dict | None] = queue.Queue()
+        self._lines: list[str] = []
+        self._report = threading.Event()
+        self.process = subprocess.Popen(
+            [*RUNTIME_COMMAND, str(task_dir), str(site_dir), spec.handler],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=task_dir,
+            env=self._environment(port, task_dir),
+            text=True,
+        )
+        threading.Thread(target=self._read_replies, daemon=True).start()
+        threading.Thread(target=self._read_log, daemon=True).start()
+
+    def _environment(self, port: int, task_dir: Path) -> dict[str, str]:
+        spec = self.spec
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC"}
+        env.update(dict(spec.environment))
+        # The runtime's reserved variables win over the function's, as in AWS.
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout_s)),
+                "AWS_LAMBDA_LOG_GROUP_NAME": self.log.group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.log.stream,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                "LAMBDA_TASK_ROOT": str(task_dir),
+                "_HANDLER": spec.handler,
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_SESSION_TOKEN": "test",
+                # Handlers create plain boto3 clients; this routes them back here.
+                "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            }
+        )
+        return env
+
+    def _read_replies(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._replies.put(json.loads(line))
+        self._replies.put(None)
+
+    def _read_log(self) -> None:
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            line = raw.rstrip("\n")
+            self.log.write(line)
+            self._lines.append(line)
+            if line.startswith("REPORT RequestId:"):
+                self._report.set()
+        self._report.set()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def invoke(self, event: Any, request_id: str) -> Invocation:
+        spec = self.spec
+        self._lines, self._report = [], threading.Event()
+        deadline_ms = time.time() * 1000 + spec.timeout_s * 1000
+        request = {
+            "event": event,
+            "request_id": request_id,
+            "deadline_ms": deadline_ms,
+            "invoked_function_arn": spec.arn,
+        }
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            reply = self._replies.get(timeout=spec.timeout_s)
+        except queue.Empty:
+            return self._timed_out(request_id)
+        except (BrokenPipeError, OSError):
+            reply = None
+        if reply is None:
+            return self._exited(request_id)
+        self._report.wait(timeout=2)
+        tail = "\n".join(self._lines)[-LOG_TAIL_BYTES:]
+        if reply["ok"]:
+            return Invocation(reply["payload"], False, tail)
+        return Invocation(json.dumps(reply["error"]), True, tail)
+
+    def _timed_out(self, request_id: str) -> Invocation:
+        self.stop()
+        message = f"Task timed out after {self.spec.timeout_s:.2f} seconds"
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        self.log.write(f"{stamp} {request_id} {message}")
+        self.log.write(f"END RequestId: {request_id}")
+        payload = {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {request_id} Error: {message}",
+        }
+        return Invocation(json.dumps(payload), True, message)
+
+    def _exited(self, request_id: str) -> Invocation:
+        code = self.process.wait()
+        message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
+        self.log.write(message)
+        payload = {"errorType": "Runtime.ExitError", "errorMessage": message}
+        return Invocation(json.dumps(payload), True, message)
+
+    def stop(self) -> None:
+        if self.alive:
+            self.process.kill()
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=5)
+
+
+class WorkerPool:
+    """Warm workers per function spec; idle ones are reused, stale specs are retired."""
+
+    def __init__(self, scratch: Path, port: int) -> None:
+        self.scratch, self.port = scratch, port
+        self._idle: dict[FunctionSpec, list[LambdaWorker]] = {}
+        self._busy: dict[FunctionSpec, int] = {}
+        self._cond = threading.Condition()
+
+    def invoke(self, spec: FunctionSpec, code: bytes, logs_backend: Any, event: Any) -> Invocation:
+        worker = self._acquire(spec, code, logs_backend)
+        try:
+            return worker.invoke(event, str(uuid.uuid4()))
+        finally:
+            self._release(worker)
+
+    def _acquire(self, spec: FunctionSpec, code: bytes, logs_backend: Any) -> LambdaWorker:
+        with self._cond:
+            self._retire_stale(spec)
+            while True:
+                idle = self._idle.setdefault(spec, [])
+                while idle:
+                    worker = idle.pop()
+                    if worker.alive:
+                        self._busy[spec] = self._busy.get(spec, 0) + 1
+                        return worker
+                if self._busy.get(spec, 0) < MAX_WORKERS_PER_FUNCTION:
+                    self._busy[spec] = self._busy.get(spec, 0) + 1
+                    break
+                self._cond.wait()
+        try:
+            task_dir = extract_code(code, self.scratch)
+            site = runtime_site_dir(self.scratch)
+            return LambdaWorker(spec, task_dir, site, logs_backend, self.port)
+        except BaseException:
+            with self._cond:
+                self._busy[spec] -= 1
+                self._cond.notify()
+            raise
+
+    def _release(self, worker: LambdaWorker) -> None:
+        with self._cond:
+            self._busy[worker.spec] -= 1
+            if worker.alive and worker.spec in self._idle:
+                self._idle[worker.spec].append(worker)
+            else:
+                worker.stop()
+            self._cond.notify()
+
+    def _retire_stale(self, spec: FunctionSpec) -> None:
+        """An updated function (new code or configuration) gets fresh environments."""
+        for other in [s for s in self._idle if s.arn == spec.arn and s != spec]:
+            for worker in self._idle.pop(other):
+                worker.stop()
+
+    def shutdown(self) -> None:
+        with self._cond:
+            workers = [w for ws in self._idle.values() for w in ws]
+            self._idle.clear()
+        for worker in workers:
+            worker.stop()

@@ -1,0 +1,75 @@
+"""Bucket policies evaluated with the request context AWS would give them.
+
+moto's `FakeBucket.get_permission` evaluates a bucket policy without condition keys,
+and moto 5.2.5 returns DENIED for any statement whose condition does not hold, even an
+Allow or a Deny that should then simply not apply. A standard TLS-only statement
+(`Deny s3:* when aws:SecureTransport = false`) thus denies every request.
+
+The replacement applies a statement only when its conditions hold for the request
+context, then lets moto judge action, resource and effect. Every AWS endpoint is TLS
+and clients reach the local cloud only on the loopback interface, so requests are
+evaluated as secure transport; a condition on any other key does not hold.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from typing import Any
+
+from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.s3.models import FakeBucket
+
+REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+_MATCHERS = {
+    "Bool": lambda actual, expected: actual.lower() == expected.lower(),
+    "StringEquals": lambda actual, expected: actual == expected,
+    "StringLike": fnmatch.fnmatchcase,
+    "ArnEquals": lambda actual, expected: actual == expected,
+    "ArnLike": fnmatch.fnmatchcase,
+}
+
+
+def _holds(operator: str, key: str, expected: Any) -> bool:
+    """One condition, IAM-style: any expected value matches; a missing key never does."""
+    if operator == "Null":
+        return (key not in REQUEST_CONTEXT) == (str(expected).lower() == "true")
+    if_exists = operator.endswith("IfExists")
+    operator = operator.removesuffix("IfExists")
+    if key not in REQUEST_CONTEXT:
+        return if_exists
+    negated = "Not" in operator
+    matcher = _MATCHERS.get(operator.replace("Not", ""))
+    if matcher is None:
+        return False  # an operator we do not model: the statement does not apply
+    values = expected if isinstance(expected, list) else [expected]
+    matched = any(matcher(REQUEST_CONTEXT[key], str(v)) for v in values)
+    return matched != negated
+
+
+def conditions_hold(statement: dict[str, Any]) -> bool:
+    """Every condition of the statement holds for the request context."""
+    return all(
+        _holds(operator, key, expected)
+        for operator, pairs in (statement.get("Condition") or {}).items()
+        for key, expected in pairs.items()
+    )
+
+
+def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy)
+    statements = document["Statement"]
+    statements = statements if isinstance(statements, list) else [statements]
+    applicable = [
+        {k: v for k, v in s.items() if k != "Condition"} for s in statements if conditions_hold(s)
+    ]
+    if not applicable:
+        return PermissionResult.NEUTRAL
+    policy = IAMPolicy(json.dumps({**document, "Statement": applicable}))
+    return policy.is_action_permitted(action, resource)
+
+
+def install() -> None:
+    FakeBucket.get_permission = get_permission

@@ -1,0 +1,248 @@
+"""SageMaker control plane: endpoints and transform jobs that really run the model.
+
+Wraps moto's backend where it stops short of AWS:
+- `create_endpoint` starts at `Creating` and becomes `InService` once every variant's
+  model is loaded through its `code/inference.py` (`Failed`, with the reason, if not);
+- `UpdateEndpoint` (not in moto 5.2.5) switches to a new endpoint config the same way;
+- `delete_endpoint` stops the endpoint's model workers;
+- `create_transform_job` runs the model over the S3 input and writes `<key>.out`;
+- `CreateModel` keeps `EnableNetworkIsolation`, which moto drops;
+- `DescribeModel` leaves out the empty `VpcConfig` moto returns (the AWS provider would
+  replace the model on every apply).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from moto.core.responses import ActionResult
+from moto.logs.models import logs_backends
+from moto.s3.models import s3_backends
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import FakeTransformJob, Model, SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
+
+from .lambda_workers import LogSink
+from .model_server import ModelLoadError, ModelWorker, log_stream_name, start_model_worker
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Deployment:
+    """What an InService endpoint serves: a worker per variant and its capture config."""
+
+    endpoint_config_name: str
+    workers: dict[str, ModelWorker]
+    weights: dict[str, float]
+    data_capture_config: dict[str, Any] = field(default_factory=dict)
+
+    def pick_variant(self, target: str | None) -> str | None:
+        if target:
+            return target if target in self.workers else None
+        names = list(self.workers)
+        return random.choices(names, weights=[self.weights[n] for n in names])[0]  # noqa: S311
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+
+
+_state: dict[str, Any] = {"deployments": {}, "lock": threading.Lock()}
+
+
+def deployment_for(account_id: str, region: str, endpoint_name: str) -> Deployment | None:
+    return _state["deployments"].get((account_id, region, endpoint_name))
+
+
+def _endpoint_log(backend: SageMakerModelBackend, endpoint_name: str, variant: str) -> LogSink:
+    logs = logs_backends[backend.account_id][backend.region_name]
+    return LogSink(logs, f"/aws/sagemaker/Endpoints/{endpoint_name}", log_stream_name(variant))
+
+
+def _deploy(backend: SageMakerModelBackend, endpoint: Any, config_name: str) -> None:
+    """Loads every variant's model, then swaps the endpoint over to it."""
+    key = (backend.account_id, backend.region_name, endpoint.endpoint_name)
+    workers: dict[str, ModelWorker] = {}
+    try:
+        config = backend.describe_endpoint_config(config_name)
+        weights = {}
+        for variant in config["ProductionVariants"]:
+            name = variant["VariantName"]
+            model = backend.describe_model(variant["ModelName"])
+            log = _endpoint_log(backend, endpoint.endpoint_name, name)
+            workers[name] = start_model_worker(backend.account_id, model, _state["scratch"], log)
+            weights[name] = float(variant.get("InitialVariantWeight") or 1.0)
+    except (ModelLoadError, ValidationError, KeyError) as exc:
+        for worker in workers.values():
+            worker.stop()
+        endpoint.failure_reason = str(getattr(exc, "message", None) or exc)
+        endpoint.endpoint_status = "Failed"
+        LOG.warning("endpoint %s failed: %s", endpoint.endpoint_name, endpoint.failure_reason)
+        return
+    deployment = Deployment(config_name, workers, weights, config.get("DataCaptureConfig") or {})
+    with _state["lock"]:
+        previous = _state["deployments"].get(key)
+        _state["deployments"][key] = deployment
+    if previous is not None:
+        previous.stop()
+    endpoint.failure_reason = None
+    endpoint.endpoint_status = "InService"
+    endpoint.last_modified_time = datetime.now(UTC)
+
+
+def _start_deploy(backend: SageMakerModelBackend, endpoint: Any, config_name: str) -> None:
+    threading.Thread(
+        target=_deploy, args=(backend, endpoint, config_name), name="deploy", daemon=True
+    ).start()
+
+
+def _wrap_create_endpoint(original: Any) -> Any:
+    def create_endpoint(self: SageMakerModelBackend, endpoint_name: str, *a: Any, **kw: Any):
+        endpoint = original(self, endpoint_name, *a, **kw)
+        endpoint.endpoint_status = "Creating"
+        _start_deploy(self, endpoint, endpoint.endpoint_config_name)
+        return endpoint
+
+    create_endpoint.__wrapped__ = original  # type: ignore[attr-defined]
+    return create_endpoint
+
+
+def _wrap_delete_endpoint(original: Any) -> Any:
+    def delete_endpoint(self: SageMakerModelBackend, endpoint_name: str) -> None:
+        original(self, endpoint_name)
+        with _state["lock"]:
+            key = (self.account_id, self.region_name, endpoint_name)
+            deployment = _state["deployments"].pop(key, None)
+        if deployment is not None:
+            deployment.stop()
+
+    delete_endpoint.__wrapped__ = original  # type: ignore[attr-defined]
+    return delete_endpoint
+
+
+def update_endpoint(self: SageMakerResponse) -> ActionResult:
+    """UpdateEndpoint: serve the new config once it is loaded (status Updating meanwhile)."""
+    backend = self.sagemaker_backend
+    name = self._get_param("EndpointName")
+    config_name = self._get_param("EndpointConfigName")
+    endpoint = backend.endpoints.get(name)
+    if endpoint is None:
+        raise ValidationError(message=f"Could not find endpoint '{name}'.")
+    config = backend.describe_endpoint_config(config_name)
+    endpoint.endpoint_config_name = config_name
+    endpoint.production_variants = endpoint._process_production_variants(
+        config["ProductionVariants"]
+    )
+    endpoint.data_capture_config = config.get("DataCaptureConfig")
+    endpoint.endpoint_status = "Updating"
+    _start_deploy(backend, endpoint, config_name)
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+
+def _wrap_model_response(original: property) -> property:
+    def response_object(self: Model) -> dict[str, Any]:
+        response = original.fget(self)
+        if not response.get("VpcConfig"):
+            response.pop("VpcConfig", None)
+        return response
+
+    return property(response_object)
+
+
+def _wrap_create_model(original: Any) -> Any:
+    def create_model(self: SageMakerResponse) -> ActionResult:
+        result = original(self)
+        # moto drops EnableNetworkIsolation (always False): the provider would replace
+        # a network-isolated model on every apply.
+        model = self.sagemaker_backend.describe_model(self._get_param("ModelName"))
+        model.enable_network_isolation = bool(self._get_param("EnableNetworkIsolation", False))
+        return result
+
+    create_model.__wrapped__ = original  # type: ignore[attr-defined]
+    return create_model
+
+
+def _output_key(prefix_key: str, key: str, output_prefix: str) -> str:
+    """SageMaker writes <output path>/<input key relative to the input prefix>.out."""
+    base = prefix_key if prefix_key.endswith("/") else prefix_key.rpartition("/")[0] + "/"
+    relative = key[len(base) :] if base != "/" else key
+    return f"{output_prefix.rstrip('/')}/{relative}.out".lstrip("/")
+
+
+def _run_transform(backend: SageMakerModelBackend, job: FakeTransformJob) -> None:
+    s3 = s3_backends[backend.account_id]["global"]
+    logs = logs_backends[backend.account_id][backend.region_name]
+    log = LogSink(logs, "/aws/sagemaker/TransformJobs", f"{job.transform_job_name}/local")
+    worker = None
+    try:
+        source = job.transform_input["DataSource"]["S3DataSource"]
+        in_bucket, _, prefix = source["S3Uri"][5:].partition("/")
+        out_bucket, _, out_prefix = job.transform_output["S3OutputPath"][5:].partition("/")
+        content_type = job.transform_input.get("ContentType") or "application/octet-stream"
+        accept = job.transform_output.get("Accept")
+        worker = start_model_worker(
+            backend.account_id, backend.describe_model(job.model_name), _state["scratch"], log
+        )
+        keys = [k for k in s3.get_bucket(in_bucket).keys if k.startswith(prefix)]
+        if not keys:
+            raise ModelLoadError(f"no input objects under {source['S3Uri']}")
+        for key in sorted(keys):
+            reply = worker.invoke(s3.get_object(in_bucket, key).value, content_type, accept)
+            if not reply.ok:
+                raise ModelLoadError(
+                    f"ClientError: {key}: the model answered {reply.status}: "
+                    f"{reply.body.decode(errors='replace')}"
+                )
+            s3.put_object(out_bucket, _output_key(prefix, key, out_prefix), reply.body)
+            log.write(f"transformed s3://{in_bucket}/{key}")
+        job.transform_job_status = "Completed"
+    except (ModelLoadError, ValidationError, KeyError) as exc:
+        job.failure_reason = str(getattr(exc, "message", None) or exc)
+        job.transform_job_status = "Failed"
+        log.write(f"transform job failed: {job.failure_reason}")
+    finally:
+        if worker is not None:
+            worker.stop()
+        job.transform_end_time = job.last_modified_time = datetime.now(UTC)
+
+
+def _wrap_create_transform_job(original: Any) -> Any:
+    def create_transform_job(self: SageMakerModelBackend, *a: Any, **kw: Any) -> FakeTransformJob:
+        job = original(self, *a, **kw)
+        job.transform_job_status = "InProgress"
+        threading.Thread(target=_run_transform, args=(self, job), daemon=True).start()
+        return job
+
+    create_transform_job.__wrapped__ = original  # type: ignore[attr-defined]
+    return create_transform_job
+
+
+def shutdown() -> None:
+    with _state["lock"]:
+        deployments = list(_state["deployments"].values())
+        _state["deployments"].clear()
+    for deployment in deployments:
+        deployment.stop()
+
+
+def install(scratch: Path) -> None:
+    _state["scratch"] = scratch
+    SageMakerModelBackend.create_endpoint = _wrap_create_endpoint(
+        SageMakerModelBackend.create_endpoint
+    )
+    SageMakerModelBackend.delete_endpoint = _wrap_delete_endpoint(
+        SageMakerModelBackend.delete_endpoint
+    )
+    SageMakerModelBackend.create_transform_job = _wrap_create_transform_job(
+        SageMakerModelBackend.create_transform_job
+    )
+    SageMakerResponse.update_endpoint = update_endpoint
+    SageMakerResponse.create_model = _wrap_create_model(SageMakerResponse.create_model)
+    Model.response_object = _wrap_model_response(Model.response_object)

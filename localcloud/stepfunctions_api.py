@@ -1,0 +1,72 @@
+"""Step Functions: moto's ASL interpreter switched on, plus the calls the AWS provider needs.
+
+- `execute_state_machine` must be set before the first state machine is created: the
+  responses pick the interpreter's backend per request from that flag.
+- `ValidateStateMachineDefinition` and `ListStateMachineVersions` are not in moto 5.2.5;
+  the first really parses the definition with moto's ASL parser.
+- `StartExecution` without a name gets a fresh UUID, as in AWS (moto reuses `None`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from moto.core.config import default_user_config
+from moto.core.responses import ActionResult
+from moto.stepfunctions.parser.asl.parse.asl_parser import (
+    AmazonStateLanguageParser,
+    ASLParserException,
+)
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
+
+
+def diagnose_definition(definition: str) -> list[dict[str, str]]:
+    """AWS's diagnostics for a definition: empty when it parses."""
+    try:
+        json.loads(definition)
+    except (TypeError, ValueError) as exc:
+        return [{"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": str(exc)}]
+    try:
+        AmazonStateLanguageParser.parse(definition)
+    except ASLParserException as exc:
+        return [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": str(exc)}]
+    except Exception as exc:  # the parser raises plain errors for semantic problems
+        message = f"{type(exc).__name__}: {exc}"
+        return [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": message}]
+    return []
+
+
+def validate_state_machine_definition(self: StepFunctionResponse) -> ActionResult:
+    diagnostics = diagnose_definition(self._get_param("definition"))
+    return ActionResult(
+        {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics, "truncated": False}
+    )
+
+
+def list_state_machine_versions(self: StepFunctionResponse) -> ActionResult:
+    machine = self.stepfunction_backend.describe_state_machine(self._get_param("stateMachineArn"))
+    versions = sorted(getattr(machine, "versions", {}).values(), key=lambda v: -v.version)
+    items = [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in versions]
+    return ActionResult({"stateMachineVersions": items})
+
+
+def _wrap_start_execution(original: Any) -> Any:
+    def start_execution(
+        self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None, *a: Any
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *a)
+
+    start_execution.__wrapped__ = original  # type: ignore[attr-defined]
+    return start_execution
+
+
+def install() -> None:
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    StepFunctionResponse.validate_state_machine_definition = validate_state_machine_definition
+    StepFunctionResponse.list_state_machine_versions = list_state_machine_versions
+    StepFunctionsParserBackend.start_execution = _wrap_start_execution(
+        StepFunctionsParserBackend.start_execution
+    )

@@ -1,0 +1,64 @@
+"""S3 event notifications on the local cloud: delivered to Lambda after the upload."""
+
+from __future__ import annotations
+
+import pytest
+from localcloud_harness import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def notified_bucket(local_cloud, probe_function) -> str:
+    s3 = local_cloud.client("s3")
+    s3.create_bucket(Bucket="notified")
+    arn = local_cloud.client("lambda").get_function(FunctionName=probe_function)["Configuration"][
+        "FunctionArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket="notified",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {
+                    "LambdaFunctionArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "inbox/"}]}},
+                }
+            ]
+        },
+    )
+    return "notified"
+
+
+def markers(s3, bucket: str) -> list[str]:
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix="notified/")
+    return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def test_upload_invokes_the_subscribed_lambda(local_cloud, notified_bucket):
+    s3 = local_cloud.client("s3")
+
+    s3.put_object(Bucket=notified_bucket, Key="inbox/a.png", Body=b"x")
+
+    assert wait_until(lambda: "notified/inbox_a.png" in markers(s3, notified_bucket), 30)
+
+
+def test_upload_returns_before_the_lambda_finishes(local_cloud, notified_bucket):
+    s3 = local_cloud.client("s3")
+
+    s3.put_object(Bucket=notified_bucket, Key="inbox/b.png", Body=b"x")
+    # The handler sleeps 2 s before writing its marker: a synchronous delivery
+    # would have written it before the PUT returned.
+    right_after = markers(s3, notified_bucket)
+
+    assert "notified/inbox_b.png" not in right_after
+    assert wait_until(lambda: "notified/inbox_b.png" in markers(s3, notified_bucket), 30)
+
+
+def test_upload_outside_the_filter_is_not_delivered(local_cloud, notified_bucket):
+    s3 = local_cloud.client("s3")
+
+    s3.put_object(Bucket=notified_bucket, Key="elsewhere/c.png", Body=b"x")
+    local_cloud.admin("s3/drain", {"timeout": 30})
+
+    assert not any("c.png" in key for key in markers(s3, notified_bucket))
