@@ -1,0 +1,86 @@
+"""Fixtures for the training suite: the real ETL output, a moto server, and one small
+model trained once by the local launcher (fetching its channels from S3, uploading its
+artifact), which the other tests share."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from training_helpers import ARTIFACTS_BUCKET, DATA_BUCKET, SMOKE_HYPERPARAMETERS, run_module
+
+
+@pytest.fixture(scope="session")
+def etl_output(shared_archive: Path, tmp_path_factory, repo_root: Path) -> Path:
+    """The real subset through the real ETL: train/, test/, *.lst, manifest.json."""
+    out = tmp_path_factory.mktemp("etl") / "cifar"
+    result = run_module("etl", "--source", str(shared_archive), "--out", str(out), cwd=repo_root)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server(etl_output: Path):
+    """A moto server holding the ETL output under s3://scones-data/cifar/."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    for path in sorted(etl_output.rglob("*")):
+        if path.is_file():
+            s3.upload_file(str(path), DATA_BUCKET, f"cifar/{path.relative_to(etl_output)}")
+    yield {"env": env, "s3": s3}
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_run(s3_server: dict, tmp_path_factory, repo_root: Path) -> dict:
+    """One small model trained by `python -m training local` against the moto server."""
+    work = tmp_path_factory.mktemp("train")
+    tfvars = tmp_path_factory.mktemp("tfvars")
+    args = [
+        "local", "--target", "local", "--channels", f"s3://{DATA_BUCKET}/cifar",
+        "--bucket", ARTIFACTS_BUCKET, "--work-dir", str(work), "--tfvars-dir", str(tfvars),
+    ]  # fmt: skip
+    for name, value in SMOKE_HYPERPARAMETERS.items():
+        args += ["-H", f"{name}={value}"]
+    result = run_module("training", *args, env=s3_server["env"], cwd=repo_root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (job,) = [p for p in work.iterdir() if p.is_dir()]
+    return {
+        "job_dir": job,
+        "model_dir": job / "model",
+        "tarball": job / "model.tar.gz",
+        "tfvars": tfvars / "model.local.tfvars.json",
+        "stdout": result.stdout,
+        "metrics": json.loads((job / "model" / "metrics.json").read_text()),
+    }
+
+
+@pytest.fixture(scope="session")
+def model_dir(local_run: dict) -> Path:
+    return local_run["model_dir"]

@@ -1,0 +1,194 @@
+"""Training on the real subset: the local launcher end to end, accuracy, determinism,
+and the artifact it packs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+from training_helpers import ARTIFACTS_BUCKET, SMOKE_HYPERPARAMETERS
+
+from training import artifact
+
+pytestmark = pytest.mark.slow
+
+
+def onnx_weights(path: Path) -> dict[str, np.ndarray]:
+    return {w.name: numpy_helper.to_array(w) for w in onnx.load(str(path)).graph.initializer}
+
+
+def test_smoke_training_is_clearly_better_than_chance(local_run):
+    metrics = local_run["metrics"]
+
+    assert len(metrics["epochs"]) == int(SMOKE_HYPERPARAMETERS["epochs"])
+    assert metrics["validation_accuracy"] >= 0.7
+    assert metrics["test_accuracy"] >= 0.7
+
+
+def test_training_prints_one_line_per_epoch(local_run):
+    lines = [line for line in local_run["stdout"].splitlines() if line.startswith("epoch")]
+
+    assert len(lines) == int(SMOKE_HYPERPARAMETERS["epochs"])
+    assert "validation_accuracy" in lines[0]
+
+
+def test_same_seed_gives_the_same_weights_and_metrics(local_run, tmp_path, repo_root):
+    job = local_run["job_dir"]
+    channels = job / "channels"
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_CHANNEL_TRAIN": str(channels / "train"),
+        "SM_CHANNEL_TRAIN_LST": str(job / "lists" / "train_lst"),
+        "SM_CHANNEL_VALIDATION": str(channels / "train"),
+        "SM_CHANNEL_VALIDATION_LST": str(job / "lists" / "validation_lst"),
+    }
+    args = [item for k, v in SMOKE_HYPERPARAMETERS.items() for item in (f"--{k}", v)]
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "training" / "train.py"), *args],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    again = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert again["epochs"] == local_run["metrics"]["epochs"]
+    first, second = (
+        onnx_weights(local_run["model_dir"] / "model.onnx"),
+        onnx_weights(tmp_path / "model" / "model.onnx"),
+    )
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+def test_model_dir_has_curves_metrics_and_the_selected_epoch(model_dir):
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+
+    assert (model_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    epochs = metrics["epochs"]
+    assert {"train_loss", "train_accuracy", "validation_loss", "validation_accuracy"} <= set(
+        epochs[0]
+    )
+    best = max(e["validation_accuracy"] for e in epochs)
+    assert metrics["validation_accuracy"] == best
+    assert epochs[metrics["selected_epoch"] - 1]["validation_accuracy"] == best
+
+
+def test_artifact_holds_model_metadata_and_handler_at_its_root(local_run):
+    with tarfile.open(local_run["tarball"]) as archive:
+        names = set(archive.getnames())
+
+    assert {"model.onnx", "metadata.json", "code/inference.py"} <= names
+    assert not any(name.startswith(("/", "..", ".partial")) for name in names)
+
+
+def test_metadata_carries_classes_input_and_training_pixel_statistics(model_dir):
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+
+    assert metadata["class_names"] == ["bicycle", "motorcycle"]
+    assert metadata["input_size"] == [32, 32]
+    stats = metadata["training_statistics"]
+    assert stats["count"] == 640
+    assert len(stats["pixel_mean"]) == len(stats["pixel_std"]) == 3
+    assert all(0.3 < m < 0.7 for m in stats["pixel_mean"])
+    assert 0 < stats["brightness_mean"] < 1
+    # Pixels within an image vary more than the images' mean brightness does.
+    assert stats["brightness_pixel_std"] > stats["brightness_std"] > 0
+    assert sum(stats["brightness_histogram"]["counts"]) == 640
+    assert metadata["normalization"]["mean"] == stats["pixel_mean"]
+
+
+def test_packing_the_same_model_twice_gives_the_same_bytes(model_dir, tmp_path):
+    first = artifact.pack(model_dir, tmp_path / "a" / "model.tar.gz")
+    second = artifact.pack(model_dir, tmp_path / "b" / "model.tar.gz")
+
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_packing_an_incomplete_model_dir_fails(tmp_path):
+    (tmp_path / "model.onnx").write_bytes(b"")
+
+    with pytest.raises(artifact.ArtifactError, match=r"metadata\.json"):
+        artifact.pack(tmp_path, tmp_path / "model.tar.gz")
+
+
+def test_launcher_uploads_the_artifact_and_records_its_url(local_run, s3_server):
+    recorded = json.loads(local_run["tfvars"].read_text())
+
+    url = recorded["model_data_url"]
+    job_name = local_run["job_dir"].name
+    assert url == f"s3://{ARTIFACTS_BUCKET}/models/{job_name}/model.tar.gz"
+    body = s3_server["s3"].get_object(Bucket=ARTIFACTS_BUCKET, Key=url.split("/", 3)[3])["Body"]
+    assert body.read() == local_run["tarball"].read_bytes()
+    assert "serving_image_uri" not in recorded  # the local cloud serves with its own runtime
+
+
+def wheel_of_installed_onnxruntime(dest: Path) -> Path:
+    """A wheel holding the installed onnxruntime (what pip would download for this Python)."""
+    import zipfile
+
+    import onnxruntime
+
+    package = Path(onnxruntime.__file__).parent
+    wheel = dest / f"onnxruntime-{onnxruntime.__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path in package.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(package.parent).as_posix())
+    return wheel
+
+
+def test_vendored_artifact_serves_with_only_numpy_and_pillow_installed(
+    model_dir, tmp_path, etl_output
+):
+    import PIL
+
+    model_copy = tmp_path / "model"
+    subprocess.run(["cp", "-r", str(model_dir), str(model_copy)], check=True)
+    wheel = wheel_of_installed_onnxruntime(tmp_path)
+    tarball = tmp_path / "model.tar.gz"
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "pack", str(model_copy), "--out", str(tarball),
+         "--vendor-onnxruntime", "--onnxruntime-wheel", str(wheel)],
+        capture_output=True, text=True, check=False, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    served = tmp_path / "served"
+    served.mkdir()
+    with tarfile.open(tarball) as archive:
+        archive.extractall(served, filter="data")
+    # A site folder with numpy and Pillow only, like the PyTorch serving image minus torch.
+    site = tmp_path / "site"
+    site.mkdir()
+    for module in (np, PIL):
+        root = Path(module.__file__).parent
+        (site / root.name).symlink_to(root)
+        libs = root.parent / f"{'pillow' if module is PIL else 'numpy'}.libs"
+        if libs.exists():
+            (site / libs.name).symlink_to(libs)
+    first_line = (etl_output / "test.lst").read_text().splitlines()[0]
+    image = etl_output / "test" / first_line.split("\t")[2]
+    script = (
+        "import sys; sys.path[:0] = [sys.argv[1] + '/code', sys.argv[2]]\n"
+        "import inference as h; m = h.model_fn(sys.argv[1]); import onnxruntime\n"
+        "print(onnxruntime.__file__)\n"
+        "print(h.output_fn(h.predict_fn(h.input_fn(open(sys.argv[3], 'rb').read(),"
+        " 'image/png'), m), None)[0])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, str(served), str(site), str(image)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stderr
+    origin, body = run.stdout.splitlines()
+    assert origin.startswith(str(served / "code" / "lib"))
+    assert len(json.loads(body)) == 2

@@ -1,0 +1,23 @@
+"""Constants and helpers shared by the training suite's fixtures and tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# Small enough to train in seconds, large enough to be clearly better than chance.
+SMOKE_HYPERPARAMETERS = {"epochs": "4", "seed": "0"}
+DATA_BUCKET, ARTIFACTS_BUCKET = "scones-data", "scones-artifacts"
+
+
+def run_module(module: str, *args: str, env: dict | None = None, cwd: Path | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        check=False,
+    )

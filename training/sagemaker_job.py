@@ -1,0 +1,229 @@
+"""`python -m training sagemaker`: submit a SageMaker training job and wait for it.
+
+Uses the sagemaker SDK 2.x: it keeps the Estimator API, and v3 (no Estimator) installs
+about 1 GB. Two algorithms:
+- `pytorch`: the PyTorch framework estimator running train.py (this project's recipe);
+  its artifact is served by code/inference.py in the PyTorch inference image.
+- `builtin`: SageMaker's image-classification algorithm with the original notebook's
+  settings; its artifact is served by the algorithm's own image.
+Both get the same four channels: train, validation (a stratified, seeded carve of the
+ETL's train list, written next to the job), train_lst and validation_lst.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from tqdm import tqdm
+
+from training import artifact, cloud, recipe
+from training.splits import carve_validation
+
+SOURCE_FILES = ("train.py", "recipe.py", "channels.py", "export.py", "inference.py")
+HERE = Path(__file__).resolve().parent
+CONTENT_TYPE = "application/x-image"
+DEFAULT_INSTANCE = {"pytorch": "ml.m5.large", "builtin": "ml.p3.2xlarge"}
+FINAL_STATES = {"Completed", "Failed", "Stopped"}
+
+
+@dataclass
+class SageMakerJob:
+    algorithm: str
+    target: str
+    channels: str | None
+    bucket: str | None
+    role: str | None
+    region: str | None
+    instance_type: str | None
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    validation_fraction: float = 0.2
+    split_seed: int = 0
+    wait: bool = True
+    poll_seconds: float = 30.0
+    onnxruntime_wheel: Path | None = None
+    vendor_onnxruntime: bool = True
+    tfvars_dir: Path = cloud.TERRAFORM_DIR
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_name: str
+    serving_image_uri: str
+    client: object  # the session's SageMaker client, to follow the job
+
+
+def read_text(client, uri: cloud.S3Uri, name: str) -> str:
+    try:
+        body = client.get_object(Bucket=uri.bucket, Key=uri.key(name))["Body"].read()
+    except client.exceptions.NoSuchKey:
+        raise cloud.LaunchError(f"{uri}/{name} does not exist: run `make etl` first") from None
+    return body.decode("utf-8")
+
+
+def stage_lists(client, channels: cloud.S3Uri, job_root: cloud.S3Uri, job: SageMakerJob) -> dict:
+    """Carve validation from the ETL's train.lst; upload both lists next to the job."""
+    manifest = json.loads(read_text(client, channels, "manifest.json"))
+    lines = [line for line in read_text(client, channels, "train.lst").splitlines() if line]
+    train, validation = carve_validation(lines, job.validation_fraction, job.split_seed)
+    lists = {}
+    for name, selected in (("train", train), ("validation", validation)):
+        key = job_root.key(f"input/{name}_lst/{name}.lst")
+        client.put_object(Bucket=job_root.bucket, Key=key, Body="\n".join(selected) + "\n")
+        lists[name] = (f"s3://{job_root.bucket}/{job_root.key(f'input/{name}_lst/')}", selected)
+    return {"classes": manifest["classes"], "lists": lists}
+
+
+def training_inputs(channels: cloud.S3Uri, lists: dict) -> dict:
+    from sagemaker.inputs import TrainingInput
+
+    images = f"{channels}/train/"
+    return {
+        name: TrainingInput(s3_data=uri, content_type=CONTENT_TYPE)
+        for name, uri in {
+            "train": images,
+            "validation": images,
+            "train_lst": lists["train"][0],
+            "validation_lst": lists["validation"][0],
+        }.items()
+    }
+
+
+def stage_source(dest: Path, job: SageMakerJob) -> Path:
+    """train.py and its siblings only, plus the onnxruntime wheel train.py vendors."""
+    for name in SOURCE_FILES:
+        shutil.copyfile(HERE / name, dest / name)
+    (dest / "requirements.txt").write_text("matplotlib>=3.9\n", encoding="utf-8")
+    if job.vendor_onnxruntime:
+        vendor = dest / "vendor"
+        vendor.mkdir()
+        if job.onnxruntime_wheel:
+            shutil.copyfile(job.onnxruntime_wheel, vendor / job.onnxruntime_wheel.name)
+        else:
+            artifact.download_onnxruntime_wheel(vendor)
+    return dest
+
+
+def pytorch_estimator(job, session, role, output_path, source_dir, classes):
+    from sagemaker.pytorch import PyTorch
+
+    names = [c["name"] if isinstance(c, dict) else str(c) for c in classes]
+    return PyTorch(
+        entry_point="train.py",
+        source_dir=str(source_dir),
+        role=role,
+        framework_version=artifact.SERVING_FRAMEWORK_VERSION,
+        py_version=f"py{artifact.SERVING_PYTHON}",
+        instance_count=1,
+        instance_type=job.instance_type or DEFAULT_INSTANCE["pytorch"],
+        hyperparameters={"class_names": ",".join(names), **job.hyperparameters},
+        output_path=output_path,
+        code_location=output_path,
+        sagemaker_session=session,
+        # SageMaker's own metric scraping: the epoch lines train.py prints.
+        metric_definitions=[
+            {"Name": "validation:accuracy", "Regex": r"validation_accuracy ([0-9.]+)"},
+            {"Name": "train:loss", "Regex": r"train_loss ([0-9.]+)"},
+        ],
+    )
+
+
+def builtin_estimator(job, session, role, output_path, num_training_samples, num_classes):
+    from sagemaker import image_uris
+    from sagemaker.estimator import Estimator
+
+    image = image_uris.retrieve("image-classification", session.boto_region_name)
+    estimator = Estimator(
+        image_uri=image,
+        role=role,
+        instance_count=1,
+        instance_type=job.instance_type or DEFAULT_INSTANCE["builtin"],
+        output_path=output_path,
+        sagemaker_session=session,
+    )
+    # The original notebook's settings; anything else passes through to the algorithm.
+    estimator.set_hyperparameters(
+        image_shape="3,32,32",
+        num_classes=num_classes,
+        num_training_samples=num_training_samples,
+        **job.hyperparameters,
+    )
+    return estimator
+
+
+def submit(job: SageMakerJob, session=None) -> Submitted:
+    """Create the training job; return its name and the image that serves its model."""
+    import sagemaker
+
+    if job.algorithm == "pytorch":
+        recipe.hyperparameters(job.hyperparameters)  # unknown names fail before anything
+    outputs = cloud.TerraformOutputs()
+    bucket = cloud.resolve(job.bucket, "artifacts_bucket", "--bucket", outputs)
+    role = cloud.resolve(job.role, "sagemaker_role_arn", "--role", outputs)
+    channels_uri = (
+        job.channels or f"s3://{cloud.resolve(None, 'data_bucket', '--channels', outputs)}/cifar"
+    )
+    channels = cloud.S3Uri.parse(channels_uri)
+    region = job.region or outputs.get("region")
+    boto_session = boto3.Session(region_name=region) if region else boto3.Session()
+    session = session or sagemaker.Session(boto_session=boto_session, default_bucket=bucket)
+    name = f"scones-{job.algorithm}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    output_path = f"s3://{bucket}/models"
+    staged = stage_lists(
+        boto_session.client("s3"), channels, cloud.S3Uri(bucket, f"models/{name}"), job
+    )
+    inputs = training_inputs(channels, staged["lists"])
+    with tempfile.TemporaryDirectory() as tmp:
+        if job.algorithm == "pytorch":
+            source = stage_source(Path(tmp), job)
+            estimator = pytorch_estimator(
+                job, session, role, output_path, source, staged["classes"]
+            )
+            serving = artifact.serving_image_uri(session.boto_region_name)
+        else:
+            samples = len(staged["lists"]["train"][1])
+            estimator = builtin_estimator(
+                job, session, role, output_path, samples, len(staged["classes"])
+            )
+            serving = estimator.image_uri
+        estimator.fit(inputs=inputs, job_name=name, wait=False, logs=False)
+    print(f"submitted training job {name} ({job.algorithm}, role {role})", flush=True)
+    return Submitted(name, serving, session.sagemaker_client)
+
+
+def wait_for(client, name: str, poll_seconds: float, sleep: Callable = time.sleep) -> dict:
+    """Poll until the job ends, showing its status; the job's description at the end."""
+    with tqdm(desc=f"job {name}", bar_format="{desc}: {postfix} [{elapsed}]") as bar:
+        while True:
+            description = client.describe_training_job(TrainingJobName=name)
+            status = description["TrainingJobStatus"]
+            bar.set_postfix_str(f"{status} / {description.get('SecondaryStatus', '')}")
+            if status in FINAL_STATES:
+                return description
+            sleep(poll_seconds)
+
+
+def run(job: SageMakerJob, session=None) -> dict:
+    submitted = submit(job, session)
+    result = {"job_name": submitted.job_name, "serving_image_uri": submitted.serving_image_uri}
+    if not job.wait:
+        return result
+    description = wait_for(submitted.client, submitted.job_name, job.poll_seconds)
+    if description["TrainingJobStatus"] != "Completed":
+        reason = description.get("FailureReason", "no reason given")
+        raise cloud.LaunchError(
+            f"training job {submitted.job_name} {description['TrainingJobStatus']}: {reason}"
+        )
+    model_data_url = description["ModelArtifacts"]["S3ModelArtifacts"]
+    result["model_data_url"] = model_data_url
+    path = cloud.write_model_vars(
+        job.target, model_data_url, submitted.serving_image_uri, job.tfvars_dir
+    )
+    result["tfvars"] = str(path)
+    return result
