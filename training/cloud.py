@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from deployment.outputs import TERRAFORM_DIR, terraform_outputs
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TERRAFORM_DIR = REPO_ROOT / "terraform"
 
 
 class LaunchError(RuntimeError):
@@ -43,34 +42,18 @@ class S3Uri:
 
 
 class TerraformOutputs:
-    """`terraform output -json`, read on first use only (flags usually make it unneeded).
+    """Terraform's outputs for a target, read on first use only (flags usually make it
+    unneeded). Empty when Terraform, its state or the outputs are absent."""
 
-    Empty when Terraform, its state or the outputs are absent.
-    """
-
-    def __init__(self, terraform_dir: Path | None = None):
-        self.terraform_dir = terraform_dir or TERRAFORM_DIR
+    def __init__(self, target: str, terraform_dir: Path | None = None):
+        self.target = target
+        self.terraform_dir = terraform_dir
         self._values: dict | None = None
 
     def get(self, name: str):
         if self._values is None:
-            self._values = self._read()
+            self._values = terraform_outputs(self.target, self.terraform_dir)
         return self._values.get(name)
-
-    def _read(self) -> dict:
-        if shutil.which("terraform") is None or not self.terraform_dir.is_dir():
-            return {}
-        result = subprocess.run(
-            ["terraform", f"-chdir={self.terraform_dir}", "output", "-json"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        try:
-            outputs = json.loads(result.stdout or "{}") if result.returncode == 0 else {}
-        except json.JSONDecodeError:
-            return {}
-        return {name: item.get("value") for name, item in outputs.items()}
 
 
 def resolve(flag_value: str | None, output_name: str, flag: str, outputs: TerraformOutputs) -> str:

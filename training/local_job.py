@@ -66,7 +66,7 @@ def run_train_script(env: dict[str, str], hyperparameters: dict[str, str], log: 
 def run(job: LocalJob) -> dict[str, str]:
     """Train, pack and (unless told not to) upload; return what it wrote where."""
     recipe.hyperparameters(job.hyperparameters)  # unknown names fail before anything runs
-    outputs = cloud.TerraformOutputs()
+    outputs = cloud.TerraformOutputs(job.target)
     if job.upload:
         cloud.require_endpoint_for_local(job.target)
         bucket = cloud.resolve(job.bucket, "artifacts_bucket", "--bucket", outputs)

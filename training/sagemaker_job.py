@@ -163,7 +163,7 @@ def submit(job: SageMakerJob, session=None) -> Submitted:
 
     if job.algorithm == "pytorch":
         recipe.hyperparameters(job.hyperparameters)  # unknown names fail before anything
-    outputs = cloud.TerraformOutputs()
+    outputs = cloud.TerraformOutputs(job.target)
     bucket = cloud.resolve(job.bucket, "artifacts_bucket", "--bucket", outputs)
     role = cloud.resolve(job.role, "sagemaker_role_arn", "--role", outputs)
     channels_uri = (

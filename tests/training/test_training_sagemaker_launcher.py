@@ -144,7 +144,7 @@ def test_unknown_hyperparameter_fails_before_submitting(aws, tmp_path):
 
 
 def test_missing_role_without_terraform_state_is_a_clear_error(aws, tmp_path, monkeypatch):
-    monkeypatch.setattr("training.cloud.TERRAFORM_DIR", tmp_path / "no-terraform")
+    monkeypatch.setattr("deployment.outputs.TERRAFORM_DIR", tmp_path / "no-terraform")
     job = SageMakerJob(
         algorithm="builtin", target="aws", channels=f"s3://{DATA_BUCKET}/cifar",
         bucket=ARTIFACTS_BUCKET, role=None, region=REGION, instance_type=None,
