@@ -10,49 +10,18 @@ with numpy, independently of ONNX Runtime and the handler.
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
 from pathlib import Path
 from types import ModuleType
 
+import colour_model
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARPNESS = 25.0
-
-
-def _graph() -> onnx.ModelProto:
-    weights = np.array([[SHARPNESS, 0.0], [0.0, 0.0], [0.0, SHARPNESS]], dtype=np.float32)
-    nodes = [
-        helper.make_node("ReduceMean", ["image"], ["means"], axes=[2, 3], keepdims=0),
-        helper.make_node("MatMul", ["means", "weights"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "red_or_blue",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 32, 32])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
-        [helper.make_tensor("weights", TensorProto.FLOAT, [3, 2], weights.flatten())],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
 
 
 def build_model_dir(root: Path) -> Path:
     """model.onnx, metadata.json and code/inference.py, as in model.tar.gz."""
-    model_dir = root / "model"
-    (model_dir / "code").mkdir(parents=True, exist_ok=True)
-    onnx.save(_graph(), model_dir / "model.onnx")
-    metadata = {
-        "class_names": ["bicycle", "motorcycle"],
-        "input_size": [32, 32],
-        "normalization": {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
-    }
-    (model_dir / "metadata.json").write_text(json.dumps(metadata))
-    shutil.copyfile(REPO_ROOT / "training" / "inference.py", model_dir / "code" / "inference.py")
-    return model_dir
+    return colour_model.build_model_dir(root, SHARPNESS)
 
 
 def load_handler(model_dir: Path) -> ModuleType:
