@@ -155,7 +155,7 @@ def inbox_batch(target: Target, outputs: dict, images: list[Path]) -> None:
     print(f"inbox uploads started {len(runs)} batch execution(s): {totals}")
 
 
-def demo(port: int, source: str, epochs: int) -> int:
+def demo(port: int, source: str, epochs: int | None) -> int:
     env = environment(port)
     target = Target("local", port)
     step(1, "local cloud")
@@ -182,9 +182,10 @@ def demo(port: int, source: str, epochs: int) -> int:
         env,
         "ETL",
     )
-    step(4, f"train a quick model ({epochs} epochs)")
+    step(4, "train the model" + (f" ({epochs} epochs)" if epochs else " (the recipe's defaults)"))
+    epochs_flag = ["--epochs", str(epochs)] if epochs else []
     run(
-        [sys.executable, "-m", "training", "local", "--target", "local", "--epochs", str(epochs)],
+        [sys.executable, "-m", "training", "local", "--target", "local", *epochs_flag],
         env,
         "training",
     )
@@ -241,9 +242,14 @@ def main(argv: list[str] | None = None) -> int:
         default=str(SHARED_SUBSET) if SHARED_SUBSET.is_file() else FULL_ARCHIVE,
         help="CIFAR-100 archive (default: the shared bicycle/motorcycle subset when present)",
     )
-    parser.add_argument("--epochs", type=int, default=4, help="quick training (default 4)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs (default: the recipe's, about a minute on 2 cores)",
+    )
     args = parser.parse_args(argv)
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1")
     try:
         return demo(args.port, args.source, args.epochs)
