@@ -132,6 +132,28 @@ def write_model_dir(out: Path, net, history, options, hyp, stats, summary) -> No
             os.replace(item, target)
 
 
+def merge_channels(first: Channel, second: Channel) -> Channel:
+    return Channel(
+        f"{first.name}+{second.name}",
+        np.concatenate([first.images, second.images]),
+        np.concatenate([first.labels, second.labels]),
+        first.paths + second.paths,
+    )
+
+
+def selection_summary(history: list[dict], refit_full: bool) -> dict:
+    """Which epoch is the model, and its held-out validation accuracy (None after a refit:
+    validation was trained on; the held-out figure is from a run with refit_full 0)."""
+    if refit_full:
+        return {"refit_full": True, "selected_epoch": len(history), "validation_accuracy": None}
+    selected = max((m for m in history if m.get("selected")), key=lambda m: m["epoch"])
+    return {
+        "refit_full": False,
+        "selected_epoch": selected["epoch"],
+        "validation_accuracy": selected["validation_accuracy"],
+    }
+
+
 def run(argv: list[str]) -> dict:
     options, hyp = parse_arguments(argv)
     model_dir = os.environ.get("SM_MODEL_DIR")
@@ -147,21 +169,25 @@ def run(argv: list[str]) -> dict:
         flush=True,
     )
 
-    stats = export.pixel_statistics(train_channel.images)
+    fit_channel, held_out = train_channel, validation_channel
+    if hyp["refit_full"]:
+        # The recipe was chosen with validation held out; the final model gets its images
+        # too. Nothing is held out, so there is no selection: the last epoch is the model.
+        fit_channel, held_out = merge_channels(train_channel, validation_channel), None
+        print(f"refit_full: training on train + validation ({len(fit_channel.labels)})", flush=True)
+    stats = export.pixel_statistics(fit_channel.images)
     mean, std = np.array(stats["pixel_mean"]), np.array(stats["pixel_std"])
     make_deterministic(hyp["seed"], options.threads)
     started, cpu_started = time.perf_counter(), time.process_time()
     net, history = recipe.train(
         hyp,
-        to_split(train_channel, mean, std),
-        to_split(validation_channel, mean, std),
+        to_split(fit_channel, mean, std),
+        to_split(held_out, mean, std) if held_out is not None else None,
         num_classes,
         on_epoch=print_epoch,
     )
-    selected = max((m for m in history if m.get("selected")), key=lambda m: m["epoch"])
-    summary = {
-        "selected_epoch": selected["epoch"],
-        "validation_accuracy": selected["validation_accuracy"],
+    summary = selection_summary(history, refit_full=bool(hyp["refit_full"]))
+    summary |= {
         "train_seconds": round(time.perf_counter() - started, 2),
         "train_cpu_seconds": round(time.process_time() - cpu_started, 2),
     }

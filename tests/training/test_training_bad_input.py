@@ -82,6 +82,11 @@ def test_unknown_hyperparameter_is_an_error():
         recipe.hyperparameters({"learning_rate": "0.1"})
 
 
+def test_refit_full_other_than_0_or_1_is_an_error():
+    with pytest.raises(ValueError, match="refit_full must be 0 or 1"):
+        recipe.hyperparameters({"refit_full": "2"})
+
+
 def test_non_numeric_hyperparameter_is_an_error():
     with pytest.raises(ValueError, match="'epochs' must be a number"):
         recipe.hyperparameters({"epochs": "many"})

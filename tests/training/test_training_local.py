@@ -69,6 +69,42 @@ def test_same_seed_gives_the_same_weights_and_metrics(local_run, tmp_path, repo_
         np.testing.assert_array_equal(first[name], second[name], err_msg=name)
 
 
+@pytest.fixture(scope="module")
+def refit_run(local_run, tmp_path_factory, repo_root) -> dict:
+    """train.py with its default refit_full 1, on the launcher's carved channels."""
+    job, out = local_run["job_dir"], tmp_path_factory.mktemp("refit") / "model"
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(out),
+        "SM_CHANNEL_TRAIN": str(job / "channels" / "train"),
+        "SM_CHANNEL_TRAIN_LST": str(job / "lists" / "train_lst"),
+        "SM_CHANNEL_VALIDATION": str(job / "channels" / "train"),
+        "SM_CHANNEL_VALIDATION_LST": str(job / "lists" / "validation_lst"),
+    }
+    result = subprocess.run(
+        [sys.executable, str(repo_root / "training" / "train.py"), "--epochs", "2"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return {
+        "metadata": json.loads((out / "metadata.json").read_text()),
+        "metrics": json.loads((out / "metrics.json").read_text()),
+    }
+
+
+def test_refit_full_trains_the_final_model_on_train_plus_validation(refit_run):
+    assert refit_run["metadata"]["training_statistics"]["count"] == 640 + 160
+    assert refit_run["metadata"]["hyperparameters"]["refit_full"] == 1
+
+
+def test_refit_full_keeps_the_last_epoch_and_claims_no_held_out_accuracy(refit_run):
+    metrics = refit_run["metrics"]
+
+    assert metrics["selected_epoch"] == len(metrics["epochs"]) == 2
+    assert metrics["validation_accuracy"] is None
+    assert not any("validation_accuracy" in epoch for epoch in metrics["epochs"])
+
+
 def test_model_dir_has_curves_metrics_and_the_selected_epoch(model_dir):
     metrics = json.loads((model_dir / "metrics.json").read_text())
 
