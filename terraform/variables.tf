@@ -66,7 +66,7 @@ variable "force_destroy_buckets" {
 }
 
 variable "deny_insecure_transport" {
-  description = "Bucket policies deny requests without TLS. Only the local cloud turns this off: it is reached over plain HTTP and moto does not evaluate the condition, so it would deny every request."
+  description = "Bucket policies deny requests without TLS. Leave on; the local cloud evaluates the condition as met, so it keeps the same policies as AWS."
   type        = bool
   default     = true
 }

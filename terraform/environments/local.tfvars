@@ -5,6 +5,3 @@ force_destroy_buckets = true
 log_retention_days    = 1
 # Small batches locally; the local cloud runs items in one process.
 batch_max_concurrency = 4
-# The local cloud speaks plain HTTP, and moto applies a Deny statement without its
-# aws:SecureTransport condition: the TLS-only bucket policy would refuse every request.
-deny_insecure_transport = false
