@@ -141,3 +141,18 @@ resource "aws_cloudwatch_metric_alarm" "endpoint_latency" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alerts.arn]
 }
+
+# Every Lambda and state machine may alert; the topic is encrypted, so publishing
+# needs the key too. Their policies include this document.
+data "aws_iam_policy_document" "publish_alerts" {
+  statement {
+    sid       = "PublishAlerts"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+  }
+  statement {
+    sid       = "UseProjectKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.main.arn]
+  }
+}

@@ -72,22 +72,8 @@ module "trigger_lambda" {
   kms_key_arn        = aws_kms_key.main.arn
 }
 
-# Every function may alert; the topic is encrypted, so publishing needs the key too.
-data "aws_iam_policy_document" "lambda_alerts" {
-  statement {
-    sid       = "PublishAlerts"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alerts.arn]
-  }
-  statement {
-    sid       = "UseProjectKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.main.arn]
-  }
-}
-
 data "aws_iam_policy_document" "serialize_image_data" {
-  source_policy_documents = [data.aws_iam_policy_document.lambda_alerts.json]
+  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
   statement {
     sid       = "ReadInputImages"
     actions   = ["s3:GetObject"]
@@ -96,7 +82,7 @@ data "aws_iam_policy_document" "serialize_image_data" {
 }
 
 data "aws_iam_policy_document" "classify_image" {
-  source_policy_documents = [data.aws_iam_policy_document.lambda_alerts.json]
+  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
   # Images too large to pass inline arrive as an S3 reference.
   statement {
     sid       = "ReadInputImages"
@@ -114,11 +100,11 @@ data "aws_iam_policy_document" "classify_image" {
 }
 
 data "aws_iam_policy_document" "filter_low_confidence" {
-  source_policy_documents = [data.aws_iam_policy_document.lambda_alerts.json]
+  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
 }
 
 data "aws_iam_policy_document" "summarize_batch" {
-  source_policy_documents = [data.aws_iam_policy_document.lambda_alerts.json]
+  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
   statement {
     sid       = "WriteBatchResults"
     actions   = ["s3:PutObject"]
@@ -127,7 +113,7 @@ data "aws_iam_policy_document" "summarize_batch" {
 }
 
 data "aws_iam_policy_document" "start_batch_workflow" {
-  source_policy_documents = [data.aws_iam_policy_document.lambda_alerts.json]
+  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
   statement {
     sid       = "StartBatchWorkflow"
     actions   = ["states:StartExecution"]

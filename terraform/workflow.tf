@@ -75,21 +75,8 @@ module "batch_workflow" {
   kms_key_arn              = aws_kms_key.main.arn
 }
 
-data "aws_iam_policy_document" "workflow_alerts" {
-  statement {
-    sid       = "PublishAlerts"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alerts.arn]
-  }
-  statement {
-    sid       = "UseProjectKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.main.arn]
-  }
-}
-
 data "aws_iam_policy_document" "single_image_workflow" {
-  source_policy_documents = [data.aws_iam_policy_document.workflow_alerts.json]
+  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
   statement {
     sid     = "InvokeWorkflowSteps"
     actions = ["lambda:InvokeFunction"]
@@ -102,7 +89,7 @@ data "aws_iam_policy_document" "single_image_workflow" {
 }
 
 data "aws_iam_policy_document" "batch_workflow" {
-  source_policy_documents = [data.aws_iam_policy_document.workflow_alerts.json]
+  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
   statement {
     sid     = "InvokeWorkflowSteps"
     actions = ["lambda:InvokeFunction"]
