@@ -1,13 +1,12 @@
 """Real CIFAR-100 images from the shared archive, as PNG bytes.
 
-The archive's members are pickles. They are read through an Unpickler that resolves
-only the three numpy globals the format uses, so a tampered archive cannot run code.
+The archive's members are pickles, read through the ETL's restricted unpickler, so a
+tampered archive cannot run code.
 """
 
 from __future__ import annotations
 
 import io
-import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,21 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-}
+from etl.unpickle import load_restricted
+
 CLASS_NAMES = {8: "bicycle", 48: "motorcycle"}
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> object:
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed") from None
 
 
 @dataclass(frozen=True)
@@ -49,7 +36,7 @@ def load_images(archive: Path, count: int, split: str = "test") -> list[CifarIma
     with tarfile.open(archive) as tar:
         member = tar.extractfile(f"cifar-100-python/{split}")
         assert member is not None
-        batch = RestrictedUnpickler(member, encoding="bytes").load()
+        batch = load_restricted(member, f"{archive}:{split}")
     data = np.asarray(batch[b"data"][:count], dtype=np.uint8)
     pixels = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return [

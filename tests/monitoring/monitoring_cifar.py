@@ -1,36 +1,19 @@
 """Real CIFAR-100 images from the shared archive, read without trusting its pickles.
 
-The archive's pickles may only name the three numpy globals the CIFAR format uses;
-anything else is refused, so a tampered archive cannot run code.
+The pickles go through the ETL's restricted unpickler, so a tampered archive cannot
+run code.
 """
 
 from __future__ import annotations
 
 import io
-import pickle
 import tarfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-}
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"refusing pickle global {module}.{name}")
-        if name == "_reconstruct":
-            from numpy._core import multiarray
-
-            return multiarray._reconstruct
-        return getattr(np, name)
+from etl.unpickle import load_restricted
 
 
 def load_split(archive: Path, split: str = "train") -> tuple[np.ndarray, list[int], list[str]]:
@@ -39,7 +22,7 @@ def load_split(archive: Path, split: str = "train") -> tuple[np.ndarray, list[in
         member = tar.extractfile(f"cifar-100-python/{split}")
         if member is None:
             raise FileNotFoundError(f"{archive} has no cifar-100-python/{split}")
-        batch = _CifarUnpickler(io.BytesIO(member.read()), encoding="bytes").load()
+        batch = load_restricted(member, f"{archive}:{split}")
     images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
     names = [n.decode() if isinstance(n, bytes) else n for n in batch[b"filenames"]]
     return images.transpose(0, 2, 3, 1).copy(), list(batch[b"fine_labels"]), names
