@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
-from monitoring.capture import capture_object_key, capture_record
+from monitoring.capture import capture_line, capture_object_key, capture_record
 
 _MODE_KEYS = {"Input": "endpointInput", "Output": "endpointOutput"}
 
@@ -41,4 +40,4 @@ def capture_object(
         if mode not in modes:
             record["captureData"].pop(field, None)
     key = capture_object_key(prefix, endpoint, variant, when, event_id)
-    return bucket, key, (json.dumps(record) + "\n").encode("utf-8")
+    return bucket, key, capture_line(record)

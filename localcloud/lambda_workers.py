@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -25,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lambdas.runtime_site import build_runtime_site
+
 RUNTIME_SCRIPT = Path(__file__).with_name("_lambda_runtime.py")
-# What the Lambda Python runtime ships besides the standard library.
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 # -I -S: no user site, no site-packages; the runtime script sets sys.path itself.
 RUNTIME_COMMAND = (sys.executable, "-I", "-S", "-u", str(RUNTIME_SCRIPT))
 MAX_WORKERS_PER_FUNCTION = int(os.environ.get("LOCALCLOUD_LAMBDA_MAX_WORKERS", "4"))
@@ -73,25 +72,6 @@ class LogSink:
         event = {"timestamp": int(time.time() * 1000), "message": message}
         with self._lock, contextlib.suppress(Exception):
             self._backend.put_log_events(self.group, self.stream, [event])
-
-
-def runtime_site_dir(scratch: Path) -> Path:
-    """A directory holding only the packages the Lambda runtime provides (symlinks)."""
-    site = scratch / "lambda-runtime-site"
-    if site.is_dir():
-        return site
-    tmp = scratch / f"lambda-runtime-site.{uuid.uuid4().hex}"
-    tmp.mkdir(parents=True)
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            continue
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        (tmp / source.name).symlink_to(source)
-    with contextlib.suppress(OSError):
-        tmp.rename(site)
-    return site
 
 
 def extract_code(code: bytes, scratch: Path) -> Path:
@@ -245,6 +225,14 @@ class WorkerPool:
         self._idle: dict[FunctionSpec, list[LambdaWorker]] = {}
         self._busy: dict[FunctionSpec, int] = {}
         self._cond = threading.Condition()
+        self._site: Path | None = None
+
+    def runtime_site(self) -> Path:
+        """boto3 and its dependencies only, as the Lambda runtime ships them; built once."""
+        with self._cond:
+            if self._site is None:
+                self._site = build_runtime_site(self.scratch / "lambda-runtime-site")
+            return self._site
 
     def invoke(self, spec: FunctionSpec, code: bytes, logs_backend: Any, event: Any) -> Invocation:
         worker = self._acquire(spec, code, logs_backend)
@@ -269,7 +257,7 @@ class WorkerPool:
                 self._cond.wait()
         try:
             task_dir = extract_code(code, self.scratch)
-            site = runtime_site_dir(self.scratch)
+            site = self.runtime_site()
             return LambdaWorker(spec, task_dir, site, logs_backend, self.port)
         except BaseException:
             with self._cond:

@@ -52,10 +52,6 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def join_key(*parts: str | None) -> str:
-    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
-
-
 class S3Source:
     """Capture objects under s3://bucket/prefix, read with a plain boto3 client.
 

@@ -43,15 +43,6 @@ class LocalCloud:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.url,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-
     def client(self, service: str, **kwargs: Any) -> Any:
         return boto3.client(
             service,
