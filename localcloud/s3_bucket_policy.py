@@ -14,6 +14,7 @@ evaluated as secure transport; a condition on any other key does not hold.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 from typing import Any
 
@@ -56,18 +57,28 @@ def conditions_hold(statement: dict[str, Any]) -> bool:
     )
 
 
-def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
-    if self.policy is None:
-        return PermissionResult.NEUTRAL
-    document = json.loads(self.policy)
+@functools.lru_cache(maxsize=64)
+def applicable_policy(policy: str | bytes) -> IAMPolicy | None:
+    """The policy reduced to the statements whose conditions hold, or None if none do.
+
+    The request context is constant, so this depends on the policy text alone: moto
+    asks for every object request, and the reduction is done once per policy.
+    """
+    document = json.loads(policy)
     statements = document["Statement"]
     statements = statements if isinstance(statements, list) else [statements]
     applicable = [
         {k: v for k, v in s.items() if k != "Condition"} for s in statements if conditions_hold(s)
     ]
     if not applicable:
+        return None
+    return IAMPolicy(json.dumps({**document, "Statement": applicable}))
+
+
+def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+    policy = None if self.policy is None else applicable_policy(self.policy)
+    if policy is None:
         return PermissionResult.NEUTRAL
-    policy = IAMPolicy(json.dumps({**document, "Statement": applicable}))
     return policy.is_action_permitted(action, resource)
 
 
