@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import config as env
-from common.aws import client
+from common.aws import client, read_object
 from common.entry import entry_point
 from common.errors import (
     EndpointResponseError,
     EndpointUnavailableError,
-    ImageNotFoundError,
     InvalidEventError,
-    UnsupportedImageError,
 )
 from common.events import parse_s3_uri, require_bucket, require_key, require_string
 from common.images import CONTENT_TYPES, content_type
@@ -80,28 +78,8 @@ def image_bytes(event: dict[str, Any]) -> bytes:
         except binascii.Error:
             raise InvalidEventError("'image_data' is not valid base64") from None
     bucket, key = parse_s3_uri(require_string(event, "image_s3_uri"), "image_s3_uri")
-    return read_object(bucket, key)
-
-
-def read_object(bucket: str, key: str) -> bytes:
-    """The object serialize passed by reference (the S3 client is made on first need:
-    most images travel inline)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        response = client("s3").get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in {"NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403"}:
-            raise ImageNotFoundError(f"s3://{bucket}/{key} cannot be read ({code})") from None
-        raise
-    with response["Body"] as body:
-        if response["ContentLength"] > ENDPOINT_MAX_PAYLOAD_BYTES:
-            raise UnsupportedImageError(
-                f"s3://{bucket}/{key} is {response['ContentLength']} bytes, over the "
-                f"endpoint's {ENDPOINT_MAX_PAYLOAD_BYTES}-byte request limit"
-            )
-        return body.read()
+    # Most images travel inline; the S3 client is made only when one does not.
+    return read_object(bucket, key, ENDPOINT_MAX_PAYLOAD_BYTES, "endpoint request limit")
 
 
 def invoke(endpoint: str, kind: str, data: bytes) -> bytes:
@@ -167,8 +145,9 @@ def classify(event: dict[str, Any], config: Config) -> dict[str, Any]:
     if kind not in CONTENT_TYPES:
         raise InvalidEventError(f"'content_type' must be one of {CONTENT_TYPES}, got {kind[:40]!r}")
     data = image_bytes(event)
-    if content_type(data) != kind:
-        raise InvalidEventError(f"'content_type' is {kind} but the image is {content_type(data)}")
+    actual = content_type(data)
+    if actual != kind:
+        raise InvalidEventError(f"'content_type' is {kind} but the image is {actual}")
     raw = invoke(config.endpoint_name, kind, data)
     output = {k: v for k, v in event.items() if k != "image_data"}
     return {**output, "inferences": probabilities(raw, config.class_names)}

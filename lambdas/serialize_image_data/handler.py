@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from common import config as env
-from common.aws import client
+from common.aws import client, read_object
 from common.entry import entry_point
-from common.errors import ImageNotFoundError, UnsupportedImageError
+from common.errors import UnsupportedImageError
 from common.events import require_bucket, require_key
 from common.images import content_type
 
@@ -26,9 +26,6 @@ DEFAULT_MAX_IMAGE_BYTES = 5 * 1024 * 1024
 # Step Functions allows 256 KiB per state input/output; a quarter of it stays free for
 # what the states add around the payload (ResultPath merges, the other fields).
 INLINE_PAYLOAD_LIMIT = 192 * 1024
-_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
-# Without s3:ListBucket, S3 answers 403 for a missing key as well.
-_FORBIDDEN = {"AccessDenied", "403"}
 
 
 @dataclass(frozen=True)
@@ -45,36 +42,13 @@ def load_config(environ: Mapping[str, str]) -> Config:
 
 
 CONFIG = env.load_once(load_config, os.environ)
-S3 = client("s3")
-
-
-def read_image(bucket: str, key: str, max_bytes: int) -> bytes:
-    """The object's bytes, refusing to download anything larger than max_bytes."""
-    from botocore.exceptions import ClientError
-
-    try:
-        response = S3.get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _NOT_FOUND:
-            raise ImageNotFoundError(f"s3://{bucket}/{key} does not exist ({code})") from None
-        if code in _FORBIDDEN:
-            raise ImageNotFoundError(
-                f"s3://{bucket}/{key} does not exist or this function may not read it ({code})"
-            ) from None
-        raise
-    with response["Body"] as body:
-        if response["ContentLength"] > max_bytes:
-            raise UnsupportedImageError(
-                f"s3://{bucket}/{key} is {response['ContentLength']} bytes, "
-                f"over the {max_bytes}-byte limit (MAX_IMAGE_BYTES)"
-            )
-        return body.read()
+# Every invocation reads S3: make the (cached) client at cold start, outside the handler.
+client("s3")
 
 
 def serialize(event: dict[str, Any], config: Config) -> dict[str, Any]:
     bucket, key = require_bucket(event), require_key(event)
-    data = read_image(bucket, key, config.max_image_bytes)
+    data = read_object(bucket, key, config.max_image_bytes, "limit (MAX_IMAGE_BYTES)")
     try:
         kind = content_type(data)
     except UnsupportedImageError as exc:

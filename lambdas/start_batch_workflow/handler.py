@@ -83,10 +83,8 @@ def execution_name(context: Any) -> str:
 
 
 def start(event: dict[str, Any], config: Config, context: Any) -> dict[str, Any]:
-    if event.get("Event") == "s3:TestEvent":
-        # S3 sends this once when the notification is configured.
-        return {"execution_arn": None, "execution_name": None, "images": 0}
-    images = images_from_records(event)
+    # S3 sends a TestEvent once, when the notification is configured.
+    images = [] if event.get("Event") == "s3:TestEvent" else images_from_records(event)
     if not images:
         return {"execution_arn": None, "execution_name": None, "images": 0}
     name = execution_name(context)
