@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from etl.errors import UploadError
 from etl.manifest import MANIFEST_NAME, Manifest, load_manifest
+from etl.source import file_md5
 
 log = logging.getLogger("etl")
 WORKERS = 16
@@ -59,7 +60,7 @@ def upload(
     where = f"s3://{bucket}/{prefix}"
     remote = _call(lambda: _remote_etags(s3, bucket, prefix), bucket, where)
     manifest_key = _key(prefix, MANIFEST_NAME)
-    manifest_changed = remote.get(manifest_key) != _md5(out / MANIFEST_NAME)
+    manifest_changed = remote.get(manifest_key) != file_md5(out / MANIFEST_NAME)
 
     def send(rel: str) -> bool:
         return _call(
@@ -140,10 +141,6 @@ def _same(s3: Any, bucket: str, key: str, etag: str, data: bytes, sha256: str) -
         return etag == hashlib.md5(data).hexdigest()  # noqa: S324 - S3's ETag is MD5
     head = s3.head_object(Bucket=bucket, Key=key)
     return head.get("Metadata", {}).get("sha256") == sha256
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()  # noqa: S324 - S3's ETag is MD5
 
 
 def _call(action: Callable[[], T], bucket: str, where: str) -> T:

@@ -10,7 +10,6 @@ in every serving image this project targets.
 from __future__ import annotations
 
 import gzip
-import io
 import subprocess
 import sys
 import tarfile
@@ -53,16 +52,18 @@ def pack(model_dir: Path, out: Path) -> Path:
     """Write `out` (model.tar.gz) with every file of `model_dir` at the archive root."""
     check_model_dir(model_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
+    partial = out.with_name(out.name + ".partial")
+    # The tar streams straight into gzip: with onnxruntime vendored it is tens of MB.
+    with (
+        partial.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as archive,
+    ):
         for path in sorted(model_dir.rglob("*")):
             relative = path.relative_to(model_dir)
             if relative.parts[0].startswith("."):
                 continue
             _add(archive, path, relative.as_posix())
-    partial = out.with_name(out.name + ".partial")
-    with partial.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-        gz.write(buffer.getvalue())
     partial.replace(out)
     return out
 

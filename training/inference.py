@@ -170,7 +170,7 @@ def predict_fn(input_data: np.ndarray, model: dict[str, Any]) -> np.ndarray:
         raise InvalidImageError(
             f"input of shape {input_data.shape} does not match the model's {model['size']}"
         )
-    normalised = ((input_data - model["mean"]) / model["std"]).astype(np.float32)
+    normalised = ((input_data - model["mean"]) / model["std"]).astype(np.float32, copy=False)
     (probabilities,) = model["session"].run(None, {model["input_name"]: normalised})
     return probabilities
 
