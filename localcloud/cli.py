@@ -16,12 +16,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from deployment.outputs import TERRAFORM_DIR, WORKSPACES
+
 from . import DEFAULT_HOST, DEFAULT_REGION, paths
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
-TERRAFORM_LOCAL_STATE = paths.REPO_ROOT / "terraform" / "terraform.tfstate.d" / "local"
-LOCAL_MODEL_VARS = paths.REPO_ROOT / "terraform" / "model.local.tfvars.json"
+TERRAFORM_LOCAL_STATE = TERRAFORM_DIR / "terraform.tfstate.d" / WORKSPACES["local"]
+LOCAL_MODEL_VARS = TERRAFORM_DIR / "model.local.tfvars.json"
 
 
 class LocalCloudError(Exception):
@@ -40,6 +42,21 @@ def client_environment(port: int) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": DEFAULT_REGION,
     }
+
+
+def client(port: int, service: str, region: str | None = None, **kwargs: Any) -> Any:
+    """A boto3 client for the local cloud on `port`, with its dummy credentials."""
+    import boto3
+
+    env = client_environment(port)
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=region or env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        **kwargs,
+    )
 
 
 def health(port: int, timeout: float = 1.0) -> dict[str, Any] | None:
@@ -169,21 +186,12 @@ def down(port: int) -> int:
 
 
 def _deployed(port: int) -> list[str]:
-    import boto3
-
-    env = client_environment(port)
-    kw = {
-        "endpoint_url": env["AWS_ENDPOINT_URL"],
-        "region_name": env["AWS_DEFAULT_REGION"],
-        "aws_access_key_id": "test",
-        "aws_secret_access_key": "test",
-    }
-    buckets = [b["Name"] for b in boto3.client("s3", **kw).list_buckets()["Buckets"]]
-    functions = boto3.client("lambda", **kw).list_functions()["Functions"]
-    machines = boto3.client("stepfunctions", **kw).list_state_machines()["stateMachines"]
+    buckets = [b["Name"] for b in client(port, "s3").list_buckets()["Buckets"]]
+    functions = client(port, "lambda").list_functions()["Functions"]
+    machines = client(port, "stepfunctions").list_state_machines()["stateMachines"]
     endpoints = [
         f"{e['EndpointName']} ({e['EndpointStatus']})"
-        for e in boto3.client("sagemaker", **kw).list_endpoints()["Endpoints"]
+        for e in client(port, "sagemaker").list_endpoints()["Endpoints"]
     ]
     return [
         f"  buckets        {', '.join(buckets) or '-'}",

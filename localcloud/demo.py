@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from deployment.outputs import CLI_CONFIG, WORKSPACES
+
 from . import DEFAULT_PORT, cli, paths
 from .deployment import DeploymentError, Target, read_outputs
 
@@ -43,8 +45,8 @@ def step(number: int, title: str) -> None:
 def environment(port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(cli.client_environment(port))
-    env["TF_WORKSPACE"] = "local"
-    env["TF_CLI_CONFIG_FILE"] = str(REPO / "build" / "terraformrc")
+    env["TF_WORKSPACE"] = WORKSPACES["local"]
+    env["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
     return env
 
 
@@ -70,16 +72,21 @@ def ensure_cloud(port: int) -> None:
     cli.up(port, reset_terraform_state=True)
 
 
-def terraform_apply(port: int, env: dict[str, str], with_model: bool) -> None:
-    tf = ["terraform", "-chdir=terraform"]
+def terraform_init(env: dict[str, str]) -> None:
+    """The CLI config (provider mirror) and `terraform init`, once per demo."""
     run(
-        [sys.executable, "scripts/terraform_cli_config.py", "--out", "build/terraformrc"],
+        [sys.executable, "scripts/terraform_cli_config.py", "--allow-registry", "--out",
+         str(CLI_CONFIG)],
         env,
         "writing the Terraform CLI config",
         quiet=True,
-    )
+    )  # fmt: skip
     # With the local backend, TF_WORKSPACE=local creates the workspace on first use.
-    run([*tf, "init", "-input=false"], env, "terraform init", quiet=True)
+    run(["terraform", "-chdir=terraform", "init", "-input=false"], env, "terraform init", True)
+
+
+def terraform_apply(port: int, env: dict[str, str], with_model: bool) -> None:
+    tf = ["terraform", "-chdir=terraform"]
     command = [*tf, "apply", "-auto-approve", "-input=false", "-var-file=environments/local.tfvars"]
     command.append(f"-var=aws_endpoint_url={cli.url(port)}")
     if with_model:
@@ -90,8 +97,8 @@ def terraform_apply(port: int, env: dict[str, str], with_model: bool) -> None:
     print(f"{summary[-1] if summary else 'applied'} in {time.monotonic() - started:.0f} s")
 
 
-def model_artifact(target: Target, env: dict[str, str], work: Path) -> Path:
-    model_vars = json.loads((REPO / "terraform" / "model.local.tfvars.json").read_text())
+def model_artifact(target: Target, work: Path) -> Path:
+    model_vars = json.loads(cli.LOCAL_MODEL_VARS.read_text())
     bucket, _, key = model_vars["model_data_url"][5:].partition("/")
     tarball = work / "model.tar.gz"
     target.client("s3").download_file(bucket, key, str(tarball))
@@ -162,6 +169,7 @@ def demo(port: int, source: str, epochs: int | None) -> int:
     ensure_cloud(port)
     step(2, "terraform apply (no model yet, unless one is recorded for this cloud)")
     run([sys.executable, "lambdas/build.py", "--out", "build/lambdas"], env, "packaging", True)
+    terraform_init(env)
     terraform_apply(port, env, with_model=cli.LOCAL_MODEL_VARS.is_file())
     outputs = read_outputs("local")
     step(3, f"ETL of {source}")
@@ -194,7 +202,7 @@ def demo(port: int, source: str, epochs: int | None) -> int:
     outputs = read_outputs("local")
     with tempfile.TemporaryDirectory() as work:
         confident, unsure, batch = pick_images(
-            model_artifact(target, env, Path(work)),
+            model_artifact(target, Path(work)),
             float(outputs.get("confidence_threshold", 0.93)),
         )
     step(6, "classify a confident test image")

@@ -8,8 +8,9 @@ from typing import Any
 
 from deployment.outputs import terraform_outputs
 
-from . import DEFAULT_PORT, DEFAULT_REGION
-from .cli import client_environment, health
+from . import DEFAULT_PORT
+from .cli import client as local_client
+from .cli import health
 
 REQUIRED_OUTPUTS = ("data_bucket", "single_image_state_machine_arn", "batch_state_machine_arn")
 
@@ -51,11 +52,4 @@ class Target:
 
         if self.name != "local":
             return boto3.client(service, region_name=region)
-        env = client_environment(self.port)
-        return boto3.client(
-            service,
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            region_name=region or DEFAULT_REGION,
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        )
+        return local_client(self.port, service, region)

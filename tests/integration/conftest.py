@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from localcloud_harness import (
-    HERE,
     REPO_ROOT,
     LocalCloud,
     start_local_cloud,
@@ -32,6 +31,8 @@ from localcloud_harness import (
 from pytest_terraform import terraform
 from pytest_terraform import tf as pytest_terraform_internals
 from trained_model import cifar_pngs, score_test_images, trained_artifact
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")

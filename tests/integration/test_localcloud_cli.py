@@ -51,18 +51,12 @@ def test_up_refuses_a_taken_port_with_a_clear_message(tmp_path):
 
 
 def start_a_warm_worker(port: str) -> None:
-    import boto3
+    from localcloud import cli
 
-    options = {
-        "endpoint_url": f"http://127.0.0.1:{port}",
-        "region_name": "us-east-1",
-        "aws_access_key_id": "test",
-        "aws_secret_access_key": "test",
-    }
-    role = boto3.client("iam", **options).create_role(
+    role = cli.client(int(port), "iam").create_role(
         RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST
     )["Role"]["Arn"]
-    client = boto3.client("lambda", **options)
+    client = cli.client(int(port), "lambda")
     client.create_function(
         FunctionName="warm",
         Runtime="python3.11",

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
+from localcloud_harness import start_local_cloud, stop_local_cloud
 from monitoring_cifar import png_bytes
 from monitoring_model import build_model_dir, expected_probabilities
 
@@ -26,44 +23,11 @@ ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 BUCKET, ENDPOINT, REQUESTS = "monitoring-artifacts", "monitored", 60
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def local_cloud(tmp_path_factory):
-    state = tmp_path_factory.mktemp("localcloud")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (state / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "localcloud", "serve", "--port", str(port)],
-            cwd=REPO_ROOT, env={**os.environ, "LOCALCLOUD_STATE_DIR": str(state)},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_localcloud/health", timeout=5).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"local cloud did not start: {(state / 'server.log').read_text()}")
-                time.sleep(0.2)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-
-
-def _client(service: str, url: str):
-    return boto3.client(
-        service, endpoint_url=url, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    )  # fmt: skip
+    cloud = start_local_cloud(tmp_path_factory.mktemp("localcloud"))
+    yield cloud
+    stop_local_cloud(cloud)
 
 
 def _wait_in_service(sagemaker) -> None:
@@ -81,7 +45,7 @@ def invoked(local_cloud, held_out_images, tmp_path_factory) -> np.ndarray:
 
     root = tmp_path_factory.mktemp("model")
     tarball = pack(build_model_dir(root), root / "model.tar.gz")
-    s3, sagemaker = _client("s3", local_cloud), _client("sagemaker", local_cloud)
+    s3, sagemaker = local_cloud.client("s3"), local_cloud.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="models/model.tar.gz", Body=tarball.read_bytes())
     sagemaker.create_model(
@@ -99,7 +63,7 @@ def invoked(local_cloud, held_out_images, tmp_path_factory) -> np.ndarray:
     )  # fmt: skip
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT)
     _wait_in_service(sagemaker)
-    runtime = _client("sagemaker-runtime", local_cloud)
+    runtime = local_cloud.client("sagemaker-runtime")
     images = held_out_images[:REQUESTS]
     for image in images:
         runtime.invoke_endpoint(
@@ -110,7 +74,7 @@ def invoked(local_cloud, held_out_images, tmp_path_factory) -> np.ndarray:
 
 def test_report_counts_every_real_invocation(local_cloud, invoked, manifest_path, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env |= {"AWS_ENDPOINT_URL": local_cloud, "AWS_ACCESS_KEY_ID": "test",
+    env |= {"AWS_ENDPOINT_URL": local_cloud.url, "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "monitoring", "report", "--target", "local",

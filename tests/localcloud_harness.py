@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
+from localcloud import cli
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60
 
 
@@ -41,17 +41,10 @@ class LocalCloud:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return cli.url(self.port)
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        return boto3.client(
-            service,
-            **kwargs,
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        return cli.client(self.port, service, **kwargs)
 
     def admin(self, route: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
