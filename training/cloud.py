@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,6 +17,11 @@ from tqdm import tqdm
 from deployment.outputs import TERRAFORM_DIR, terraform_outputs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def job_name(prefix: str) -> str:
+    """`<prefix>-yyyymmdd-hhmmss` (UTC): unique per second, sortable, valid for SageMaker."""
+    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
 class LaunchError(RuntimeError):

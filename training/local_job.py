@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +31,6 @@ class LocalJob:
     onnxruntime_wheel: Path | None
     upload: bool
     tfvars_dir: Path = cloud.TERRAFORM_DIR
-
-
-def job_name(prefix: str = "scones-local") -> str:
-    return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
 def fetch_channels(channels: str, cache: Path) -> EtlOutput:
@@ -73,7 +68,7 @@ def run(job: LocalJob) -> dict[str, str]:
     channels = (
         job.channels or f"s3://{cloud.resolve(None, 'data_bucket', '--channels', outputs)}/cifar"
     )
-    name = job_name()
+    name = cloud.job_name("scones-local")
     work = job.work_dir / name
     etl = fetch_channels(channels, work / "channels")
     env = stage_channels(etl, work / "lists", job.validation_fraction, job.split_seed)

@@ -24,7 +24,7 @@ import boto3
 from tqdm import tqdm
 
 from training import artifact, cloud, recipe
-from training.splits import carve_validation
+from training.splits import carve_validation, class_names
 
 SOURCE_FILES = ("train.py", "recipe.py", "channels.py", "export.py", "inference.py")
 HERE = Path(__file__).resolve().parent
@@ -113,7 +113,7 @@ def stage_source(dest: Path, job: SageMakerJob) -> Path:
 def pytorch_estimator(job, session, role, output_path, source_dir, classes):
     from sagemaker.pytorch import PyTorch
 
-    names = [c["name"] if isinstance(c, dict) else str(c) for c in classes]
+    names = class_names(classes)
     return PyTorch(
         entry_point="train.py",
         source_dir=str(source_dir),
@@ -173,7 +173,7 @@ def submit(job: SageMakerJob, session=None) -> Submitted:
     region = job.region or outputs.get("region")
     boto_session = boto3.Session(region_name=region) if region else boto3.Session()
     session = session or sagemaker.Session(boto_session=boto_session, default_bucket=bucket)
-    name = f"scones-{job.algorithm}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    name = cloud.job_name(f"scones-{job.algorithm}")
     output_path = f"s3://{bucket}/models"
     staged = stage_lists(
         boto_session.client("s3"), channels, cloud.S3Uri(bucket, f"models/{name}"), job

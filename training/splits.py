@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def class_names(classes: list) -> list[str]:
+    """Class names from a manifest's `classes` (names, or objects with a `name`)."""
+    return [c["name"] if isinstance(c, dict) else str(c) for c in classes]
+
+
 class SplitError(ValueError):
     """The ETL output is incomplete or cannot be split as asked."""
 
@@ -38,7 +43,7 @@ class EtlOutput:
             classes = manifest["classes"]
         except (json.JSONDecodeError, KeyError, TypeError):
             raise SplitError(f"{root / 'manifest.json'} has no 'classes' list") from None
-        names = [c["name"] if isinstance(c, dict) else str(c) for c in classes]
+        names = class_names(classes)
         if len(names) < 2:
             raise SplitError(f"{root / 'manifest.json'} lists fewer than 2 classes: {names}")
         return cls(root, names)

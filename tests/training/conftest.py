@@ -5,13 +5,15 @@ artifact), which the other tests share."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import boto3
 import pytest
+from localcloud_harness import free_port
 from moto.server import ThreadedMotoServer
 from training_helpers import ARTIFACTS_BUCKET, DATA_BUCKET, SMOKE_HYPERPARAMETERS, run_module
+
+from etl.upload import upload
 
 
 @pytest.fixture(scope="session")
@@ -21,12 +23,6 @@ def etl_output(shared_archive: Path, tmp_path_factory, repo_root: Path) -> Path:
     result = run_module("etl", "--source", str(shared_archive), "--out", str(out), cwd=repo_root)
     assert result.returncode == 0, result.stderr
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +46,7 @@ def s3_server(etl_output: Path):
     )
     for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
         s3.create_bucket(Bucket=bucket)
-    for path in sorted(etl_output.rglob("*")):
-        if path.is_file():
-            s3.upload_file(str(path), DATA_BUCKET, f"cifar/{path.relative_to(etl_output)}")
+    upload(etl_output, f"s3://{DATA_BUCKET}/cifar", client=s3)
     yield {"env": env, "s3": s3}
     server.stop()
 
