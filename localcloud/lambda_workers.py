@@ -13,7 +13,6 @@ import io
 import json
 import os
 import queue
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.runtime_site import build_runtime_site
+
+from .pipe_worker import PipeWorker
 
 RUNTIME_SCRIPT = Path(__file__).with_name("_lambda_runtime.py")
 # -I -S: no user site, no site-packages; the runtime script sets sys.path itself.
@@ -92,7 +93,7 @@ def extract_code(code: bytes, scratch: Path) -> Path:
     return task_dir
 
 
-class LambdaWorker:
+class LambdaWorker(PipeWorker):
     """One execution environment: a `python -I -S` subprocess with the handler warm."""
 
     def __init__(
@@ -102,20 +103,13 @@ class LambdaWorker:
         now = datetime.now(UTC)
         stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         self.log = LogSink(logs_backend, f"/aws/lambda/{spec.name}", stream)
-        self._replies: queue.Queue[dict | None] = queue.Queue()
         self._lines: list[str] = []
         self._report = threading.Event()
-        self.process = subprocess.Popen(
+        self._start(
             [*RUNTIME_COMMAND, str(task_dir), str(site_dir), spec.handler],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=task_dir,
-            env=self._environment(port, task_dir),
-            text=True,
+            task_dir,
+            self._environment(port, task_dir),
         )
-        threading.Thread(target=self._read_replies, daemon=True).start()
-        threading.Thread(target=self._read_log, daemon=True).start()
 
     def _environment(self, port: int, task_dir: Path) -> dict[str, str]:
         spec = self.spec
@@ -144,25 +138,15 @@ class LambdaWorker:
         )
         return env
 
-    def _read_replies(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._replies.put(json.loads(line))
-        self._replies.put(None)
+    def _log_line(self, line: str) -> None:
+        self.log.write(line)
+        self._lines.append(line)
+        if line.startswith("REPORT RequestId:"):
+            self._report.set()
 
     def _read_log(self) -> None:
-        assert self.process.stderr is not None
-        for raw in self.process.stderr:
-            line = raw.rstrip("\n")
-            self.log.write(line)
-            self._lines.append(line)
-            if line.startswith("REPORT RequestId:"):
-                self._report.set()
-        self._report.set()
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
+        super()._read_log()
+        self._report.set()  # the worker exited: no REPORT line is coming
 
     def invoke(self, event: Any, request_id: str) -> Invocation:
         spec = self.spec
@@ -209,12 +193,6 @@ class LambdaWorker:
         self.log.write(message)
         payload = {"errorType": "Runtime.ExitError", "errorMessage": message}
         return Invocation(json.dumps(payload), True, message)
-
-    def stop(self) -> None:
-        if self.alive:
-            self.process.kill()
-        with contextlib.suppress(Exception):
-            self.process.wait(timeout=5)
 
 
 class WorkerPool:

@@ -17,7 +17,6 @@ import json
 import os
 import queue
 import site
-import subprocess
 import sys
 import tarfile
 import threading
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from moto.s3.models import s3_backends
+
+from .pipe_worker import PipeWorker
 
 WORKER_SCRIPT = Path(__file__).with_name("_model_worker.py")
 LOAD_TIMEOUT_S = float(os.environ.get("LOCALCLOUD_MODEL_LOAD_TIMEOUT", "180"))
@@ -90,42 +91,27 @@ def _site_dirs() -> str:
     return os.pathsep.join(site.getsitepackages())
 
 
-class ModelWorker:
+class ModelWorker(PipeWorker):
     """One model container: loads the model at start, serves requests one at a time."""
 
     def __init__(
         self, model_dir: Path, environment: dict[str, str], log: Any | None = None
     ) -> None:
         self._lock = threading.Lock()
-        self._replies: queue.Queue[dict | None] = queue.Queue()
         self._log = log
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
         env.update(environment)
         env.update({"SM_MODEL_DIR": str(model_dir), "OMP_NUM_THREADS": "1"})
-        self.process = subprocess.Popen(
+        self._start(
             [sys.executable, "-I", "-S", "-u", str(WORKER_SCRIPT), str(model_dir), _site_dirs()],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=model_dir,
-            env=env,
-            text=True,
+            model_dir,
+            env,
         )
-        threading.Thread(target=self._read_replies, daemon=True).start()
-        threading.Thread(target=self._read_log, daemon=True).start()
         self._wait_ready()
 
-    def _read_replies(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._replies.put(json.loads(line))
-        self._replies.put(None)
-
-    def _read_log(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            if self._log is not None:
-                self._log.write(line.rstrip("\n"))
+    def _log_line(self, line: str) -> None:
+        if self._log is not None:
+            self._log.write(line)
 
     def _wait_ready(self) -> None:
         try:
@@ -159,16 +145,6 @@ class ModelWorker:
         if reply["ok"]:
             return ModelReply(True, base64.b64decode(reply["body_b64"]), reply["content_type"])
         return ModelReply(False, reply["message"].encode(), "application/json", reply["status"])
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.alive:
-            self.process.kill()
-        with contextlib.suppress(Exception):
-            self.process.wait(timeout=5)
 
 
 def container_of(model: Any) -> dict[str, Any]:
