@@ -55,7 +55,7 @@ class Config:
 
 def load_config(environ: Mapping[str, str]) -> Config:
     return Config(
-        alert_topic_arn=env.arn(environ, "ALERT_TOPIC_ARN", "sns"),
+        alert_topic_arn=env.alert_topic_arn(environ),
         endpoint_name=env.required(environ, "ENDPOINT_NAME"),
         class_names=env.class_names(environ),
     )

@@ -33,6 +33,11 @@ def arn(environ: Mapping[str, str], name: str, service: str) -> str:
     return value
 
 
+def alert_topic_arn(environ: Mapping[str, str]) -> str:
+    """ALERT_TOPIC_ARN, which every function has: where its alerts go."""
+    return arn(environ, "ALERT_TOPIC_ARN", "sns")
+
+
 def bucket_name(environ: Mapping[str, str], name: str) -> str:
     value = required(environ, name)
     if not _BUCKET_NAME.match(value):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from common.alerts import publish_alert
-from common.config import Loaded, arn
+from common.config import Loaded, alert_topic_arn
 from common.errors import ConfigurationError, ExpectedError
 from common.events import input_reference, require_object
 from common.logs import configure_logging, log_context
@@ -79,7 +79,7 @@ def alert(source: str, loaded: Loaded[Any], error: Exception, rid: str | None, e
         topic = loaded.value.alert_topic_arn
     else:
         try:
-            topic = arn(os.environ, "ALERT_TOPIC_ARN", "sns")
+            topic = alert_topic_arn(os.environ)
         except ConfigurationError:
             log.error("no valid ALERT_TOPIC_ARN: the alert is not sent")
             return

@@ -30,7 +30,7 @@ class Config:
 
 def load_config(environ: Mapping[str, str]) -> Config:
     return Config(
-        alert_topic_arn=env.arn(environ, "ALERT_TOPIC_ARN", "sns"),
+        alert_topic_arn=env.alert_topic_arn(environ),
         threshold=env.probability_threshold(environ, "THRESHOLD", DEFAULT_THRESHOLD),
         class_names=env.class_names(environ),
     )

@@ -36,7 +36,7 @@ class Config:
 
 def load_config(environ: Mapping[str, str]) -> Config:
     return Config(
-        alert_topic_arn=env.arn(environ, "ALERT_TOPIC_ARN", "sns"),
+        alert_topic_arn=env.alert_topic_arn(environ),
         max_image_bytes=env.positive_int(environ, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES),
     )
 

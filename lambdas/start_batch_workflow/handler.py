@@ -38,7 +38,7 @@ class Config:
 
 def load_config(environ: Mapping[str, str]) -> Config:
     return Config(
-        alert_topic_arn=env.arn(environ, "ALERT_TOPIC_ARN", "sns"),
+        alert_topic_arn=env.alert_topic_arn(environ),
         state_machine_arn=env.arn(environ, "STATE_MACHINE_ARN", "states"),
     )
 

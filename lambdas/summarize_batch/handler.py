@@ -36,7 +36,7 @@ class Config:
 
 def load_config(environ: Mapping[str, str]) -> Config:
     return Config(
-        alert_topic_arn=env.arn(environ, "ALERT_TOPIC_ARN", "sns"),
+        alert_topic_arn=env.alert_topic_arn(environ),
         results_bucket=env.bucket_name(environ, "RESULTS_BUCKET"),
     )
 
