@@ -7,9 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,26 +56,19 @@ def test_cli_requires_an_output_folder() -> None:
     assert "--out" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.fixture
-def world_readable_dir() -> Iterator[Path]:
-    # pytest's tmp_path is private to root; another user needs to read the archive.
-    path = Path(tempfile.mkdtemp(prefix="etl-cli-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path)
-
-
 def test_output_folder_without_write_permission_is_reported(
-    shared_archive: Path, world_readable_dir: Path
+    shared_archive: Path, tmp_path: Path
 ) -> None:
-    archive = world_readable_dir / "a.tar.gz"
-    shutil.copy(shared_archive, archive)
-    archive.chmod(0o644)
-    locked = world_readable_dir / "locked"
+    archive = shared_archive
+    locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    # root writes through permissions, so as root the CLI runs as `nobody`.
+    # root writes through permissions, so as root the CLI runs without the capabilities
+    # that let it (it stays root, so it can still read the checkout wherever it is).
+    no_override = "-dac_override,-dac_read_search"
     prefix = (
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        ["setpriv", f"--bounding-set={no_override}", f"--inh-caps={no_override}"]
+        if os.geteuid() == 0
+        else []
     )
     if prefix and shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv to drop privileges")
