@@ -25,6 +25,7 @@ from deployment.outputs import CLI_CONFIG, WORKSPACES
 
 from . import DEFAULT_PORT, cli, paths
 from .deployment import DeploymentError, Target, read_outputs
+from .scoring import score_images
 
 REPO = paths.REPO_ROOT
 SHARED_SUBSET = REPO.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz"
@@ -110,22 +111,12 @@ def model_artifact(target: Target, work: Path) -> Path:
 
 def pick_images(model_dir: Path, threshold: float) -> tuple[Path, Path, list[Path]]:
     """The test image the model is surest of, one it is unsure of, and an even sample."""
-    sys.path.insert(0, str(model_dir / "code"))
-    try:
-        import inference  # the artifact's own code/inference.py
-    finally:
-        sys.path.pop(0)
-    model = inference.model_fn(str(model_dir))
-    scored = []
     pngs = sorted((DATA_DIR / "test").rglob("*.png"))
-    for path in pngs:
-        batch = inference.input_fn(path.read_bytes(), "image/png")
-        scored.append((float(inference.predict_fn(batch, model)[0].max()), path))
-    scored.sort()
-    unsure = [p for c, p in scored if c < threshold]
-    if not unsure or scored[-1][0] < threshold:
+    scored = sorted(score_images(model_dir, pngs), key=lambda s: s.confidence)
+    unsure = [s.path for s in scored if s.confidence < threshold]
+    if not unsure or scored[-1].confidence < threshold:
         raise DemoError(f"no test image on each side of the threshold {threshold}")
-    return scored[-1][1], unsure[0], pngs[:: max(1, len(pngs) // BATCH_SIZE)][:BATCH_SIZE]
+    return scored[-1].path, unsure[0], pngs[:: max(1, len(pngs) // BATCH_SIZE)][:BATCH_SIZE]
 
 
 def classify(paths_: list[Path], port: int) -> int:

@@ -30,7 +30,9 @@ from localcloud_harness import (
 )
 from pytest_terraform import terraform
 from pytest_terraform import tf as pytest_terraform_internals
-from trained_model import cifar_pngs, score_test_images, trained_artifact
+from trained_model import cifar_pngs, trained_artifact
+
+from localcloud.scoring import score_images
 
 HERE = Path(__file__).resolve().parent
 
@@ -178,7 +180,7 @@ def workflow_images(terraform_environment, shared_archive) -> dict:
     with tarfile.open(artifact) as archive:
         archive.extractall(model_dir, filter="data")
     pngs = sorted((cifar_pngs(shared_archive, artifact.parent / "cifar") / "test").rglob("*.png"))
-    scored = sorted(score_test_images(model_dir, pngs), key=lambda s: s.confidence)
+    scored = sorted(score_images(model_dir, pngs), key=lambda s: s.confidence)
     threshold = 0.93
     if scored[-1].confidence < threshold or scored[0].confidence >= threshold:
         pytest.fail(f"the test model gives no image on each side of {threshold}")

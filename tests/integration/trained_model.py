@@ -8,22 +8,13 @@ the training code, the archive and the epochs, so the suite trains once per chan
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 3
-
-
-@dataclass(frozen=True)
-class ScoredImage:
-    path: Path
-    label: str
-    confidence: float
 
 
 def cache_key(archive: Path) -> str:
@@ -88,21 +79,3 @@ def trained_artifact(archive: Path) -> Path:
     )
     shutil.copyfile(packed, artifact)
     return artifact
-
-
-def score_test_images(artifact_model_dir: Path, images: list[Path]) -> list[ScoredImage]:
-    """Scores images through the artifact's own code/inference.py (its model_fn etc.)."""
-    sys.path.insert(0, str(artifact_model_dir / "code"))
-    try:
-        import inference  # the artifact's copy of training/inference.py
-    finally:
-        sys.path.pop(0)
-    model = inference.model_fn(str(artifact_model_dir))
-    classes = json.loads((artifact_model_dir / "metadata.json").read_text())["class_names"]
-    scored = []
-    for path in images:
-        batch = inference.input_fn(path.read_bytes(), "image/png")
-        probabilities = inference.predict_fn(batch, model)[0]
-        best = int(probabilities.argmax())
-        scored.append(ScoredImage(path, classes[best], float(probabilities[best])))
-    return scored
