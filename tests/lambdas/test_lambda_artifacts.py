@@ -74,13 +74,6 @@ def runtime(tmp_path_factory) -> Path:
     return build_runtime_site(tmp_path_factory.mktemp("runtime"))
 
 
-@pytest.fixture(scope="module")
-def module_stub() -> Iterator[EndpointStub]:
-    stub = EndpointStub().start()
-    yield stub
-    stub.stop()
-
-
 def lambda_env(cloud: Cloud, stub: EndpointStub, **variables: str) -> dict[str, str]:
     """What the Lambda service (or the local cloud) sets, plus the function's variables."""
     return {
@@ -117,9 +110,9 @@ def test_bare_interpreter_has_boto3_but_no_other_site_packages(runtime) -> None:
     assert completed.stdout.strip() == "isolated"
 
 
-def test_zipped_single_image_flow_serves_a_real_png(cloud, zips, runtime, module_stub, png) -> None:
+def test_zipped_single_image_flow_serves_a_real_png(cloud, zips, runtime, stub, png) -> None:
     cloud.s3.put_object(Bucket="zip-data", Key="inputs/bicycle.png", Body=png)
-    module_stub.reply = probabilities([0.96, 0.04])
+    stub.reply = probabilities([0.96, 0.04])
     classes = {"CLASS_NAMES": CLASS_NAMES}
 
     serialized = run_zip(
@@ -127,29 +120,29 @@ def test_zipped_single_image_flow_serves_a_real_png(cloud, zips, runtime, module
         runtime,
         "serialize_image_data",
         {"s3_bucket": "zip-data", "s3_key": "inputs/bicycle.png"},
-        lambda_env(cloud, module_stub),
+        lambda_env(cloud, stub),
     )
     classified = run_zip(
         zips,
         runtime,
         "classify_image",
         serialized,
-        lambda_env(cloud, module_stub, ENDPOINT_NAME=ENDPOINT_NAME, **classes),
+        lambda_env(cloud, stub, ENDPOINT_NAME=ENDPOINT_NAME, **classes),
     )
     filtered = run_zip(
         zips,
         runtime,
         "filter_low_confidence",
         classified,
-        lambda_env(cloud, module_stub, **classes),
+        lambda_env(cloud, stub, **classes),
     )
 
-    assert module_stub.requests[-1].body == png
+    assert stub.requests[-1].body == png
     assert filtered["label"] == "bicycle" and filtered["passed"] is True
     assert filtered["inferences"] == [0.96, 0.04] and "image_data" not in filtered
 
 
-def test_zipped_start_batch_workflow_starts_an_execution(cloud, zips, runtime, module_stub) -> None:
+def test_zipped_start_batch_workflow_starts_an_execution(cloud, zips, runtime, stub) -> None:
     event = {
         "Records": [
             {
@@ -158,7 +151,7 @@ def test_zipped_start_batch_workflow_starts_an_execution(cloud, zips, runtime, m
             }
         ]
     }
-    env = lambda_env(cloud, module_stub, STATE_MACHINE_ARN=cloud.machine_arn)
+    env = lambda_env(cloud, stub, STATE_MACHINE_ARN=cloud.machine_arn)
 
     result = run_zip(zips, runtime, "start_batch_workflow", event, env)
 
@@ -168,9 +161,9 @@ def test_zipped_start_batch_workflow_starts_an_execution(cloud, zips, runtime, m
     }
 
 
-def test_zipped_summarize_batch_writes_results(cloud, zips, runtime, module_stub) -> None:
+def test_zipped_summarize_batch_writes_results(cloud, zips, runtime, stub) -> None:
     results = [{"s3_bucket": "zip-data", "s3_key": "inbox/a.png", "status": "passed"}]
-    env = lambda_env(cloud, module_stub, RESULTS_BUCKET="zip-results")
+    env = lambda_env(cloud, stub, RESULTS_BUCKET="zip-results")
 
     result = run_zip(
         zips, runtime, "summarize_batch", {"execution_name": "zip-1", "results": results}, env
@@ -181,8 +174,8 @@ def test_zipped_summarize_batch_writes_results(cloud, zips, runtime, module_stub
     assert json.loads(stored["Body"].read())["results"] == results
 
 
-def test_zipped_handler_reports_a_named_error(cloud, zips, runtime, module_stub) -> None:
-    env = lambda_env(cloud, module_stub)
+def test_zipped_handler_reports_a_named_error(cloud, zips, runtime, stub) -> None:
+    env = lambda_env(cloud, stub)
     event = {"s3_bucket": "zip-data", "s3_key": "inputs/missing.png"}
 
     output, _ = invoke_fresh([zips["serialize_image_data"], runtime], event, env, isolated=True)
