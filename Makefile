@@ -87,8 +87,8 @@ fmt: setup ## Format Python (ruff) and Terraform (terraform fmt)
 	@command -v terraform >/dev/null && terraform fmt -recursive terraform || true
 
 etl: setup ## CIFAR-100 -> PNGs + .lst + manifest.json in data/cifar, uploaded to the data bucket (BUCKET= or terraform output)
-	$(PY) -m etl --source "$(SOURCE)" --out $(DATA_DIR) --labels $(LABELS) \
-	  $(if $(or $(BUCKET),$(call tf_output,data_bucket)),--upload s3://$(or $(BUCKET),$(call tf_output,data_bucket))/cifar)
+	@bucket="$(or $(BUCKET),$(call tf_output,data_bucket))"; set -x; \
+	$(PY) -m etl --source "$(SOURCE)" --out $(DATA_DIR) --labels $(LABELS) $${bucket:+--upload s3://$$bucket/cifar}
 
 package: setup ## Build the Lambda zips in build/lambdas (reproducible byte for byte)
 	$(PY) lambdas/build.py --out build/lambdas
