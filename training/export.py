@@ -24,24 +24,31 @@ BRIGHTNESS_BINS = 10
 
 
 class Served(nn.Module):
-    """The trained net as served: flip test-time augmentation, then softmax."""
+    """The trained net as served: flip test-time augmentation, then calibrated softmax.
 
-    def __init__(self, net: nn.Module):
+    `temperature` divides the logits so that the top probability means what the
+    workflow's confidence threshold assumes (recipe.HYPERPARAMETERS says how it is set).
+    """
+
+    def __init__(self, net: nn.Module, temperature: float):
         super().__init__()
         self.net = net
+        self.temperature = temperature
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         logits = (self.net(image) + self.net(image.flip(-1))) / 2
-        return torch.softmax(logits, dim=1)
+        return torch.softmax(logits / self.temperature, dim=1)
 
 
-def export_onnx(net: nn.Module, path: Path, input_size: tuple[int, int]) -> None:
+def export_onnx(
+    net: nn.Module, path: Path, input_size: tuple[int, int], temperature: float
+) -> None:
     """Export with a dynamic batch axis.
 
     Uses the TorchScript-based exporter (dynamo=False): torch 2.13's default dynamo
     exporter needs the onnxscript package, which this project does not install.
     """
-    served = Served(net).eval()
+    served = Served(net, temperature).eval()
     example = torch.zeros(1, 3, *input_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice

@@ -88,7 +88,8 @@ def make_deterministic(seed: int, threads: int) -> None:
 
 
 def print_epoch(epoch: int, metrics: dict) -> None:
-    fields = [f"epoch {epoch:3d}"] + [
+    member = f"member {metrics['member']}  " if "member" in metrics else ""
+    fields = [f"{member}epoch {epoch:3d}"] + [
         f"{key} {value:.4f}" for key, value in metrics.items() if isinstance(value, float)
     ]
     print("  ".join(fields) + ("  *" if metrics.get("selected") else ""), flush=True)
@@ -99,7 +100,9 @@ def write_model_dir(out: Path, net, history, options, hyp, stats, summary) -> No
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out, prefix=".partial-") as tmp:
         staging = Path(tmp)
-        export.export_onnx(net, staging / "model.onnx", (INPUT_SIZE, INPUT_SIZE))
+        export.export_onnx(
+            net, staging / "model.onnx", (INPUT_SIZE, INPUT_SIZE), hyp["temperature"]
+        )
         export.write_metadata(
             staging / "metadata.json",
             class_names=options.class_names,
@@ -141,16 +144,17 @@ def merge_channels(first: Channel, second: Channel) -> Channel:
     )
 
 
-def selection_summary(history: list[dict], refit_full: bool) -> dict:
+def selection_summary(net, history: list[dict], held_out: recipe.Split | None) -> dict:
     """Which epoch is the model, and its held-out validation accuracy (None after a refit:
     validation was trained on; the held-out figure is from a run with refit_full 0)."""
-    if refit_full:
+    if held_out is None:
         return {"refit_full": True, "selected_epoch": len(history), "validation_accuracy": None}
-    selected = max((m for m in history if m.get("selected")), key=lambda m: m["epoch"])
+    selected = [m["epoch"] for m in history if m.get("selected")]
     return {
         "refit_full": False,
-        "selected_epoch": selected["epoch"],
-        "validation_accuracy": selected["validation_accuracy"],
+        # An ensemble's members each select their own epoch; its history marks none.
+        "selected_epoch": selected[-1] if selected else None,
+        "validation_accuracy": recipe.evaluate(net, held_out.images, held_out.labels)["accuracy"],
     }
 
 
@@ -179,14 +183,11 @@ def run(argv: list[str]) -> dict:
     mean, std = np.array(stats["pixel_mean"]), np.array(stats["pixel_std"])
     make_deterministic(hyp["seed"], options.threads)
     started, cpu_started = time.perf_counter(), time.process_time()
+    validation = to_split(held_out, mean, std) if held_out is not None else None
     net, history = recipe.train(
-        hyp,
-        to_split(fit_channel, mean, std),
-        to_split(held_out, mean, std) if held_out is not None else None,
-        num_classes,
-        on_epoch=print_epoch,
+        hyp, to_split(fit_channel, mean, std), validation, num_classes, on_epoch=print_epoch
     )
-    summary = selection_summary(history, refit_full=bool(hyp["refit_full"]))
+    summary = selection_summary(net, history, validation)
     summary |= {
         "train_seconds": round(time.perf_counter() - started, 2),
         "train_cpu_seconds": round(time.process_time() - cpu_started, 2),

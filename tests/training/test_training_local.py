@@ -89,6 +89,8 @@ def refit_run(local_run, tmp_path_factory, repo_root) -> dict:
     return {
         "metadata": json.loads((out / "metadata.json").read_text()),
         "metrics": json.loads((out / "metrics.json").read_text()),
+        "stdout": result.stdout,
+        "model": out / "model.onnx",
     }
 
 
@@ -103,6 +105,17 @@ def test_refit_full_keeps_the_last_epoch_and_claims_no_held_out_accuracy(refit_r
     assert metrics["selected_epoch"] == len(metrics["epochs"]) == 2
     assert metrics["validation_accuracy"] is None
     assert not any("validation_accuracy" in epoch for epoch in metrics["epochs"])
+
+
+def test_default_model_is_an_ensemble_of_two_nets_in_one_graph(refit_run, model_dir):
+    members = refit_run["metadata"]["hyperparameters"]["members"]
+    lines = [line for line in refit_run["stdout"].splitlines() if line.startswith("member")]
+
+    assert members == 2
+    assert [line.split()[1] for line in lines] == ["1", "1", "2", "2"]  # 2 epochs each
+    single = sum(w.size for w in onnx_weights(model_dir / "model.onnx").values())
+    ensemble = sum(w.size for w in onnx_weights(refit_run["model"]).values())
+    assert 1.95 * single < ensemble < 2.05 * single
 
 
 def test_model_dir_has_curves_metrics_and_the_selected_epoch(model_dir):

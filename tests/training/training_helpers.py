@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 # Small enough to train in seconds, large enough to be clearly better than chance.
-# refit_full 0: validation stays held out, so the selection tests have something to check
-# (the refit default has its own tests).
-SMOKE_HYPERPARAMETERS = {"epochs": "4", "seed": "0", "refit_full": "0"}
+# refit_full 0 and one member: validation stays held out and one net selects its epoch,
+# so the selection tests have something to check (the refit default, an ensemble, has its
+# own tests).
+SMOKE_HYPERPARAMETERS = {"epochs": "4", "seed": "0", "refit_full": "0", "members": "1"}
 DATA_BUCKET, ARTIFACTS_BUCKET = "scones-data", "scones-artifacts"
 
 

@@ -1,0 +1,256 @@
+"""Compare training recipes by k-fold cross-validation on the train split only.
+
+How the recipe's hyperparameters are chosen (test is never read here). Every config runs
+on the same stratified folds of the 800 train images and the same model seeds, in the same
+run, so differences are paired: fold by fold, seed by seed. Each fold trains on the other
+folds' images with `refit_full=0` semantics (no selection: the last epoch) and predicts
+its held-out images with the served model's flip TTA and softmax.
+
+Per config: accuracy (mean over folds and seeds, and per fold), log loss, and what the
+workflow's confidence filter would see: the share of held-out predictions whose top
+probability reaches --threshold, and the accuracy of those.
+
+    .venv/bin/python benchmarks/cv_recipe.py --config baseline \\
+        --config "ls0.1:label_smoothing=0.1" --seeds 0,1 --jobs 2
+
+Results: benchmarks/results/recipe_cv.md (appended, one section per run) and .jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "training"))  # recipe and export import flat, as in train.py
+RESULTS = REPO / "benchmarks" / "results"
+ARCHIVE = REPO.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz"
+FOLD_SEED = 123
+
+
+def parse_config(text: str) -> tuple[str, dict[str, str]]:
+    """'name:key=value,key=value' (or just 'name' for the defaults)."""
+    name, _, rest = text.partition(":")
+    overrides = dict(item.split("=", 1) for item in rest.split(",") if item)
+    return name, overrides
+
+
+def fold_of_each_image(labels, folds: int):
+    rng = np.random.RandomState(FOLD_SEED)
+    assignment = np.zeros(len(labels), int)
+    for label in np.unique(labels):
+        index = np.where(labels == label)[0]
+        rng.shuffle(index)
+        assignment[index] = np.arange(len(index)) % folds
+    return assignment
+
+
+def run_fold(channels: str, folds: int, fold: int, seed: int, overrides: dict) -> dict:
+    """Train on every fold but `fold`, predict `fold`: held-out probabilities and labels."""
+    import recipe
+    import torch
+    from channels import read_channel
+    from export import pixel_statistics
+
+    root = Path(channels)
+    channel = read_channel("train", root / "train", 2, root / "lst")
+    assignment = fold_of_each_image(channel.labels, folds)
+    train_index, held_index = np.where(assignment != fold)[0], np.where(assignment == fold)[0]
+    stats = pixel_statistics(channel.images[train_index])
+    mean = torch.tensor(stats["pixel_mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(stats["pixel_std"]).view(1, 3, 1, 1)
+
+    def split(index):
+        pixels = torch.from_numpy(channel.images[index]).permute(0, 3, 1, 2).float() / 255
+        return recipe.Split(
+            ((pixels - mean) / std).contiguous(), torch.from_numpy(channel.labels[index])
+        )
+
+    hyp = recipe.hyperparameters({**overrides, "seed": seed, "refit_full": 0})
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    started = time.perf_counter()
+    net, _ = recipe.train(hyp, split(train_index), None, 2)
+    seconds = time.perf_counter() - started
+    held = split(held_index)
+    probabilities = torch.softmax(recipe.predict_logits(net, held.images), 1)
+    return {
+        "fold": fold,
+        "seed": seed,
+        "probabilities": probabilities.tolist(),
+        "labels": held.labels.tolist(),
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def fit_temperature(probabilities, labels) -> float:
+    """The temperature T minimising the log loss of softmax(log p / T): a calibration.
+
+    log p equals the logits up to a per-image constant, so this is temperature scaling.
+    """
+
+    def log_loss(temperature: float) -> float:
+        scaled = calibrate(probabilities, temperature)
+        return float(-np.log(scaled[np.arange(len(labels)), labels]).mean())
+
+    return min(np.round(np.arange(0.2, 3.001, 0.02), 2), key=log_loss)
+
+
+def calibrate(probabilities, temperature: float):
+    logits = np.log(np.clip(probabilities, 1e-12, 1)) / temperature
+    logits -= logits.max(1, keepdims=True)
+    return np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+
+
+def confidence(probabilities, labels, threshold: float) -> dict:
+    top = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    confident = top >= threshold
+    confident_accuracy = round(float(correct[confident].mean()), 4) if confident.any() else None
+    return {
+        "log_loss": round(float(-np.log(probabilities[np.arange(len(labels)), labels]).mean()), 4),
+        "mean_top_probability": round(float(top.mean()), 4),
+        "confident_share": round(float(confident.mean()), 4),
+        "confident_accuracy": confident_accuracy,
+    }
+
+
+def score(runs: list[dict], threshold: float) -> dict:
+    probabilities = np.concatenate([np.array(r["probabilities"]) for r in runs])
+    labels = np.concatenate([np.array(r["labels"]) for r in runs])
+    correct = probabilities.argmax(1) == labels
+    temperature = float(fit_temperature(probabilities, labels))
+    calibrated = confidence(calibrate(probabilities, temperature), labels, threshold)
+    per_fold: dict[int, list[float]] = {}
+    for r in runs:
+        p, y = np.array(r["probabilities"]), np.array(r["labels"])
+        per_fold.setdefault(r["fold"], []).append(float((p.argmax(1) == y).mean()))
+    per_seed: dict[int, list[bool]] = {}
+    for r in runs:
+        p, y = np.array(r["probabilities"]), np.array(r["labels"])
+        per_seed.setdefault(r["seed"], []).extend((p.argmax(1) == y).tolist())
+    seed_accuracies = [statistics.mean(v) for v in per_seed.values()]
+    return {
+        "accuracy": round(float(correct.mean()), 4),
+        "accuracy_std_over_seeds": round(statistics.pstdev(seed_accuracies), 4),
+        "accuracy_per_fold": [round(statistics.mean(per_fold[f]), 4) for f in sorted(per_fold)],
+        **confidence(probabilities, labels, threshold),
+        "temperature": temperature,
+        "calibrated": calibrated,
+        "train_seconds_mean": round(statistics.mean(r["train_seconds"] for r in runs), 1),
+        "predictions": len(labels),
+    }
+
+
+def prepare_channels(work: Path) -> Path:
+    """ETL of the real subset into `work`; the train list doubles as the CV pool."""
+    import subprocess
+
+    subprocess.run(
+        [sys.executable, "-m", "etl", "--source", str(ARCHIVE), "--out", str(work)],
+        check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    (work / "lst").mkdir(exist_ok=True)
+    (work / "lst" / "train.lst").write_bytes((work / "train.lst").read_bytes())
+    return work
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"## {report['when']}: {', '.join(report['configs'])}",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"{report['folds']} folds x seeds {report['seeds']}, threshold {report['threshold']}; "
+        f"load average {report['load_start']} at start, {report['load_end']} at end.",
+        "",
+        "Confidence columns: top probability >= threshold, as served (`raw`) and after "
+        "temperature scaling with the T that minimises the pooled CV log loss (`T`).",
+        "",
+        "| config | overrides | CV accuracy | std over seeds | per fold | log loss | "
+        "raw share >= thr. | raw acc. of those | T | T log loss | T share | T acc. | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, result in report["results"].items():
+        calibrated = result["calibrated"]
+        folds = " ".join(f"{a:.3f}" for a in result["accuracy_per_fold"])
+        overrides = ", ".join(f"{k}={v}" for k, v in report["configs"][name].items()) or "defaults"
+        lines.append(
+            f"| {name} | {overrides} | {result['accuracy']:.4f} | "
+            f"{result['accuracy_std_over_seeds']:.4f} | {folds} | {result['log_loss']:.3f} | "
+            f"{result['confident_share']:.3f} | {result['confident_accuracy']} | "
+            f"{result['temperature']} | {calibrated['log_loss']:.3f} | "
+            f"{calibrated['confident_share']:.3f} | {calibrated['confident_accuracy']} | "
+            f"{result['train_seconds_mean']} |"
+        )
+    return "\n".join(lines) + "\n\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", action="append", required=True, help="name[:key=value,...] (repeatable)"
+    )
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel folds (1 thread each)")
+    parser.add_argument("--threshold", type=float, default=0.93)
+    parser.add_argument("--channels", type=Path, help="ETL output (default: run the ETL)")
+    args = parser.parse_args()
+    configs = dict(parse_config(text) for text in args.config)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    load_start = round(os.getloadavg()[0], 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        channels = args.channels or prepare_channels(Path(tmp) / "cifar")
+        tasks = [
+            (name, fold, seed) for name in configs for seed in seeds for fold in range(args.folds)
+        ]
+        runs: dict[str, list[dict]] = {name: [] for name in configs}
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = {
+                pool.submit(run_fold, str(channels), args.folds, fold, seed, configs[name]): name
+                for name, fold, seed in tasks
+            }
+            for done, future in enumerate(futures, 1):
+                name = futures[future]
+                run = future.result()
+                runs[name].append(run)
+                accuracy = statistics.mean(
+                    int(max(range(2), key=p.__getitem__) == y)
+                    for p, y in zip(run["probabilities"], run["labels"], strict=True)
+                )
+                print(f"[{done}/{len(tasks)}] {name} fold {run['fold']} seed {run['seed']}: "
+                      f"{accuracy:.3f} ({run['train_seconds']} s)", flush=True)  # fmt: skip
+    report = {
+        "command": "python benchmarks/cv_recipe.py " + " ".join(sys.argv[1:]),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "folds": args.folds,
+        "seeds": seeds,
+        "threshold": args.threshold,
+        "load_start": load_start,
+        "load_end": round(os.getloadavg()[0], 2),
+        "configs": configs,
+        "results": {name: score(runs[name], args.threshold) for name in configs},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    with (RESULTS / "recipe_cv.jsonl").open("a", encoding="utf-8") as jsonl:
+        jsonl.write(json.dumps(report) + "\n")
+    with (RESULTS / "recipe_cv.md").open("a", encoding="utf-8") as md:
+        md.write(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
