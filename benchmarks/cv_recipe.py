@@ -175,8 +175,9 @@ def markdown(report: dict) -> str:
         f"{report['folds']} folds x seeds {report['seeds']}, threshold {report['threshold']}; "
         f"load average {report['load_start']} at start, {report['load_end']} at end.",
         "",
-        "Confidence columns: top probability >= threshold, as served (`raw`) and after "
-        "temperature scaling with the T that minimises the pooled CV log loss (`T`).",
+        "Confidence columns: top probability >= threshold, with the plain softmax (`raw`, "
+        "temperature 1) and after temperature scaling with the T that minimises the pooled "
+        "CV log loss (`T`).",
         "",
         "| config | overrides | CV accuracy | std over seeds | per fold | log loss | "
         "raw share >= thr. | raw acc. of those | T | T log loss | T share | T acc. | train s |",
