@@ -40,9 +40,17 @@ FOLD_SEED = 123
 
 
 def parse_config(text: str) -> tuple[str, dict[str, str]]:
-    """'name:key=value,key=value' (or just 'name' for the defaults)."""
+    """'name:key=value,key=value' (or just 'name' for the defaults); checked by the recipe."""
+    import recipe
+
     name, _, rest = text.partition(":")
-    overrides = dict(item.split("=", 1) for item in rest.split(",") if item)
+    items = [item for item in rest.split(",") if item]
+    if not name or any("=" not in item for item in items):
+        raise ValueError(f"--config {text!r}: expected name[:key=value,...]")
+    overrides = dict(item.split("=", 1) for item in items)
+    if {"seed", "refit_full"} & overrides.keys():
+        raise ValueError(f"--config {text!r}: seeds come from --seeds; CV never refits")
+    recipe.hyperparameters(overrides)  # unknown names and bad values fail before training
     return name, overrides
 
 
@@ -209,7 +217,10 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.93)
     parser.add_argument("--channels", type=Path, help="ETL output (default: run the ETL)")
     args = parser.parse_args()
-    configs = dict(parse_config(text) for text in args.config)
+    try:
+        configs = dict(parse_config(text) for text in args.config)
+    except ValueError as error:  # HyperparameterError is a ValueError
+        parser.error(str(error))
     seeds = [int(s) for s in args.seeds.split(",")]
     load_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:
