@@ -297,16 +297,20 @@ def carry_over_resnet(report: dict) -> None:
     )
 
 
+def run_etl(out: Path) -> Path:
+    """The real subset through the project's ETL into `out` (train/, test/, *.lst)."""
+    subprocess.run(
+        [sys.executable, "-m", "etl", "--source", str(ARCHIVE), "--out", str(out)],
+        check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return out
+
+
 def prepare_channels(work: Path, channels: Path | None) -> dict:
     from training.splits import EtlOutput, stage_channels
 
-    if channels is None:
-        channels = work / "cifar"
-        subprocess.run(
-            [sys.executable, "-m", "etl", "--source", str(ARCHIVE), "--out", str(channels)],
-            check=True, cwd=REPO, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-    return stage_channels(EtlOutput.open(channels), work / "lists", 0.2, 0)
+    etl = EtlOutput.open(channels or run_etl(work / "cifar"))
+    return stage_channels(etl, work / "lists", 0.2, 0)
 
 
 def resnet_note(resnet: dict) -> str:

@@ -19,6 +19,7 @@ Results: benchmarks/results/recipe_cv.md (appended, one section per run) and .js
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -33,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the training and etl packages
 sys.path.insert(0, str(REPO / "training"))  # recipe and export import flat, as in train.py
 RESULTS = REPO / "benchmarks" / "results"
-ARCHIVE = REPO.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz"
 FOLD_SEED = 123
 
 
@@ -64,15 +65,21 @@ def fold_of_each_image(labels, folds: int):
     return assignment
 
 
-def run_fold(channels: str, folds: int, fold: int, seed: int, overrides: dict) -> dict:
+@functools.cache
+def train_channel(images: str, lst: str):
+    """The train channel, read once per worker process (every task of it shares it)."""
+    from channels import read_channel
+
+    return read_channel("train", Path(images), 2, Path(lst))
+
+
+def run_fold(images: str, lst: str, folds: int, fold: int, seed: int, overrides: dict) -> dict:
     """Train on every fold but `fold`, predict `fold`: held-out probabilities and labels."""
     import recipe
     import torch
-    from channels import read_channel
     from export import pixel_statistics
 
-    root = Path(channels)
-    channel = read_channel("train", root / "train", 2, root / "lst")
+    channel = train_channel(images, lst)
     assignment = fold_of_each_image(channel.labels, folds)
     train_index, held_index = np.where(assignment != fold)[0], np.where(assignment == fold)[0]
     stats = pixel_statistics(channel.images[train_index])
@@ -162,17 +169,16 @@ def score(runs: list[dict], threshold: float) -> dict:
     }
 
 
-def prepare_channels(work: Path) -> Path:
-    """ETL of the real subset into `work`; the train list doubles as the CV pool."""
-    import subprocess
+def cv_pool(etl_output: Path | None, work: Path) -> tuple[Path, Path]:
+    """The train images and a folder holding only their `.lst` (what read_channel takes);
+    runs the ETL on the real subset when no ETL output is given."""
+    from bench_training import run_etl
 
-    subprocess.run(
-        [sys.executable, "-m", "etl", "--source", str(ARCHIVE), "--out", str(work)],
-        check=True, cwd=REPO, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    (work / "lst").mkdir(exist_ok=True)
-    (work / "lst" / "train.lst").write_bytes((work / "train.lst").read_bytes())
-    return work
+    from training.splits import EtlOutput, write_lst
+
+    etl = EtlOutput.open(etl_output or run_etl(work / "cifar"))
+    write_lst(work / "lst", "train", etl.lines("train"))
+    return etl.root / "train", work / "lst"
 
 
 def markdown(report: dict) -> str:
@@ -215,7 +221,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--jobs", type=int, default=2, help="parallel folds (1 thread each)")
     parser.add_argument("--threshold", type=float, default=0.93)
-    parser.add_argument("--channels", type=Path, help="ETL output (default: run the ETL)")
+    parser.add_argument(
+        "--channels", type=Path, help="ETL output folder (default: run the ETL on the subset)"
+    )
     args = parser.parse_args()
     try:
         configs = dict(parse_config(text) for text in args.config)
@@ -224,24 +232,26 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     load_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:
-        channels = args.channels or prepare_channels(Path(tmp) / "cifar")
+        try:
+            images, lst = cv_pool(args.channels, Path(tmp))
+        except ValueError as error:  # SplitError: not the ETL's output
+            parser.error(str(error))
         tasks = [
             (name, fold, seed) for name in configs for seed in seeds for fold in range(args.folds)
         ]
         runs: dict[str, list[dict]] = {name: [] for name in configs}
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             futures = {
-                pool.submit(run_fold, str(channels), args.folds, fold, seed, configs[name]): name
+                pool.submit(
+                    run_fold, str(images), str(lst), args.folds, fold, seed, configs[name]
+                ): name
                 for name, fold, seed in tasks
             }
             for done, future in enumerate(futures, 1):
                 name = futures[future]
                 run = future.result()
                 runs[name].append(run)
-                accuracy = statistics.mean(
-                    int(max(range(2), key=p.__getitem__) == y)
-                    for p, y in zip(run["probabilities"], run["labels"], strict=True)
-                )
+                accuracy = np.mean(np.argmax(run["probabilities"], 1) == run["labels"])
                 print(f"[{done}/{len(tasks)}] {name} fold {run['fold']} seed {run['seed']}: "
                       f"{accuracy:.3f} ({run['train_seconds']} s)", flush=True)  # fmt: skip
     report = {

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from deployment.outputs import CLI_CONFIG, WORKSPACES
+from training.cloud import S3Uri
 
 from . import DEFAULT_PORT, cli, paths
 from .deployment import DeploymentError, Target, read_outputs
@@ -100,9 +101,9 @@ def terraform_apply(port: int, env: dict[str, str], with_model: bool) -> None:
 
 def model_artifact(target: Target, work: Path) -> Path:
     model_vars = json.loads(cli.LOCAL_MODEL_VARS.read_text())
-    bucket, _, key = model_vars["model_data_url"][5:].partition("/")
+    uri = S3Uri.parse(model_vars["model_data_url"])
     tarball = work / "model.tar.gz"
-    target.client("s3").download_file(bucket, key, str(tarball))
+    target.client("s3").download_file(uri.bucket, uri.prefix, str(tarball))
     model_dir = work / "model"
     with tarfile.open(tarball) as archive:
         archive.extractall(model_dir, filter="data")
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs",
         type=int,
         default=None,
-        help="training epochs (default: the recipe's, about a minute on 2 cores)",
+        help="training epochs (default: the recipe's, about 100 s on 2 cores)",
     )
     args = parser.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
