@@ -399,7 +399,7 @@ def train_member(
         net.train()
         order = torch.randperm(n, generator=generator)
         images = augment(train_split.images, hyp["translate"], generator, hyp["cutout"])
-        seen_loss, seen_correct = 0.0, 0
+        seen_loss, seen_correct = 0.0, 0.0
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
             inputs, labels = images[index], train_split.labels[index]
@@ -417,7 +417,10 @@ def train_member(
             loss.backward()
             optimizer.step()
             seen_loss += loss.item() * len(index)
-            seen_correct += (logits.argmax(1) == labels).sum().item()
+            # On a CutMix batch the target is both labels, weighted by area: so is a hit.
+            predicted = logits.argmax(1)
+            hits = weight * (predicted == labels) + (1 - weight) * (predicted == partner)
+            seen_correct += hits.sum().item()
             step += 1
             if step % hyp["lookahead_every"] == 0:
                 # Averaging grows with progress (cubic, as airbench): none early, when the
