@@ -38,7 +38,7 @@ TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.j
 tf_output = $(shell $(PY) -m deployment.outputs $(1) --target $(TARGET) 2>/dev/null)
 
 .PHONY: help setup browser test lint checkov fmt etl package train classify monitor apply destroy plan \
-        tf-config local-up local-down local-status demo benchmark clean
+        tf-config asl-validator local-up local-down local-status demo benchmark clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,16 @@ build/terraformrc: scripts/terraform_cli_config.py | $(STAMP)
 
 tf-config: build/terraformrc ## Write the Terraform CLI config that points at the local provider mirror
 
+# asl-validator (npm), pinned by scripts/asl/package-lock.json; the stamp keeps `npm ci`
+# to when the lock changed. Without npm the ASL test skips locally and fails under CI=true.
+ASL_STAMP := scripts/asl/node_modules/.installed
+$(ASL_STAMP): scripts/asl/package.json scripts/asl/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd scripts/asl && npm ci --no-audit --no-fund --loglevel=error) && touch $@; \
+	else echo "npm missing: the asl-validator test will skip (fail under CI=true); install Node.js 18+"; fi
+
+asl-validator: $(ASL_STAMP) ## Install the pinned asl-validator in scripts/asl (npm ci; quick when nothing changed)
+
 browser: ## Install headless Chromium (Debian package) for the report's screenshot test, if missing
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -69,7 +79,7 @@ browser: ## Install headless Chromium (Debian package) for the report's screensh
 # that need it skip and say why, so the plugin is switched off instead.
 PYTEST_ARGS ?= $(if $(shell command -v terraform),,-p no:terraform)
 
-test: setup tf-config browser ## Run every test (unit, terraform, local cloud integration, end to end)
+test: setup tf-config asl-validator browser ## Run every test (unit, terraform, local cloud integration, end to end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup ## ruff check + ruff format --check + terraform fmt -check

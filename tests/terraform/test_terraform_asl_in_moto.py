@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TERRAFORM_DIR, explain, run_terraform
+from conftest import TERRAFORM_DIR
 
 pytestmark = pytest.mark.terraform
 
@@ -16,61 +16,12 @@ asl_parser = pytest.importorskip(
     "moto.stepfunctions.parser.asl.parse.asl_parser", reason="moto's ASL parser is not installed"
 )
 
-ARN = "arn:aws:{service}:us-east-1:123456789012:{resource}"
-RENDER = """
-locals {{
-  retry = jsonencode([{{
-    ErrorEquals = ["Lambda.ServiceException"], IntervalSeconds = 2, MaxAttempts = 3, BackoffRate = 2
-  }}])
-  steps = {{
-    partition              = "aws"
-    serialize_function_arn = "{serialize}"
-    classify_function_arn  = "{classify}"
-    filter_function_arn    = "{filter}"
-    lambda_retry           = local.retry
-  }}
-  item = templatefile("{templates}/batch_item.asl.json.tftpl", local.steps)
-}}
-
-output "single_image" {{
-  value = templatefile("{templates}/single_image.asl.json.tftpl", merge(local.steps, {{
-    alert_topic_arn = "{topic}", state_machine_name = "single", sns_retry = local.retry
-  }}))
-}}
-
-output "batch" {{
-  value = templatefile("{templates}/batch.asl.json.tftpl", {{
-    partition = "aws", item_definition = local.item, summarize_function_arn = "{summarize}",
-    alert_topic_arn = "{topic}", state_machine_name = "batch", max_concurrency = 4,
-    lambda_retry = local.retry, sns_retry = local.retry
-  }})
-}}
-"""
-
 
 @pytest.fixture(scope="module")
-def definitions(terraform_env, tmp_path_factory) -> dict[str, str]:
-    """Both definitions, rendered by terraform from the real templates."""
-    work = tmp_path_factory.mktemp("render-asl")
-    function = {
-        name: ARN.format(service="lambda", resource=f"function:{name}")
-        for name in ("serialize", "classify", "filter", "summarize")
-    }
-    (work / "main.tf").write_text(
-        RENDER.format(
-            templates=(TERRAFORM_DIR / "templates").as_posix(),
-            topic=ARN.format(service="sns", resource="alerts"),
-            **function,
-        ),
-        encoding="utf-8",
-    )
-    env = {**terraform_env, "TF_DATA_DIR": str(work / ".terraform")}
-    for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
-        result = run_terraform(args, work, env)
-        assert result.returncode == 0, explain(result)
-    output = run_terraform(["output", "-json"], work, env)
-    assert output.returncode == 0, explain(output)
-    return {name: value["value"] for name, value in json.loads(output.stdout).items()}
+def definitions(state_machine_definitions: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Both definitions with the local cloud's variables, rendered by terraform from the
+    real templates through workflow.tf's locals (conftest.py, state_machine_definitions)."""
+    return state_machine_definitions["local"]
 
 
 @pytest.mark.parametrize("name", ["single_image", "batch"])
