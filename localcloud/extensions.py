@@ -16,6 +16,7 @@ from . import (
     sagemaker_control,
     sagemaker_runtime,
     stepfunctions_api,
+    stepfunctions_map,
 )
 from .lambda_workers import WorkerPool
 
@@ -37,6 +38,35 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     ("moto.stepfunctions.responses", "StepFunctionResponse.stepfunction_backend", ()),
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse", ()),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor"
+        ".distributed_item_processor_worker",
+        "DistributedItemProcessorWorker._eval_job",
+        ("self", "env", "job"),
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator"
+        ".distributed_iterator_worker",
+        "DistributedIteratorWorker._eval_job",
+        ("self", "env", "job"),
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration"
+        ".distributed_iteration_component",
+        "DistributedIterationComponent._map_run",
+        ("self", "env", "eval_input"),
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map",
+        "StateMap.from_state_props",
+        ("self", "state_props"),
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer"
+        ".resource_eval.resource_eval_s3",
+        "ResourceEvalS3._handle_put_object",
+        ("env", "resource_runtime_part", "state_credentials"),
+    ),
     ("moto.s3.models", "FakeBucket.get_permission", ("self", "action", "resource")),
     ("moto.iam.access_control", "IAMPolicy.is_action_permitted", ("self", "action", "resource")),
     ("moto.s3.notifications", "send_event", ("account_id", "event_name", "bucket", "key")),
@@ -71,6 +101,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     pool = WorkerPool(scratch, port)
     lambda_invoke.install(pool)
     stepfunctions_api.install()
+    stepfunctions_map.install()
     s3_notifications.install()
     s3_bucket_policy.install()
     sagemaker_control.install(scratch)
