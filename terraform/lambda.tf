@@ -106,6 +106,11 @@ data "aws_iam_policy_document" "filter_low_confidence" {
 data "aws_iam_policy_document" "summarize_batch" {
   source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
   statement {
+    sid       = "ReadMapResults"
+    actions   = ["s3:GetObject"]
+    resources = ["${module.data_bucket.arn}/${local.map_results_prefix}*"]
+  }
+  statement {
     sid       = "WriteBatchResults"
     actions   = ["s3:PutObject"]
     resources = ["${module.data_bucket.arn}/${local.results_prefix}*"]

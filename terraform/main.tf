@@ -19,6 +19,7 @@ locals {
   # Prefixes every part agrees on (CONTRACTS.md, "Data bucket prefixes").
   inbox_prefix        = "inbox/"
   results_prefix      = "results/"
+  map_results_prefix  = "map-results/"
   models_prefix       = "models/"
   data_capture_prefix = "data-capture"
 

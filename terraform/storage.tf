@@ -8,6 +8,7 @@ module "data_bucket" {
   noncurrent_version_days = var.noncurrent_version_retention_days
   expiring_prefixes = [
     { prefix = local.results_prefix, days = var.results_retention_days },
+    { prefix = local.map_results_prefix, days = var.results_retention_days },
   ]
 }
 

@@ -3,12 +3,16 @@ locals {
   batch_state_machine_name        = "${var.project_name}-batch"
 
   # Transient failures only (CONTRACTS.md, "Events"): the named input errors would fail
-  # the same way again, so they are never retried.
+  # the same way again, so they are never retried. The Lambda.* names are those of the
+  # Step Functions best practice "Handle Lambda service exceptions"; the same page says a
+  # function timeout (or out-of-memory crash) is reported as Lambda.Unknown.
   transient_lambda_errors = [
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
     "EndpointUnavailableError",
   ]
   lambda_retry = jsonencode([{
@@ -19,8 +23,11 @@ locals {
     MaxDelaySeconds = 30
     JitterStrategy  = "FULL"
   }])
+  # Publish's transient errors in the SNS API reference (Publish, Errors): InternalError
+  # (500) and KMSThrottlingException, named <Service>.<Error>Exception as Step Functions
+  # names service errors. ThrottledException is not one of Publish's errors.
   sns_retry = jsonencode([{
-    ErrorEquals     = ["SNS.InternalErrorException", "SNS.ThrottledException", "SNS.KMSThrottlingException"]
+    ErrorEquals     = ["SNS.InternalErrorException", "SNS.KMSThrottlingException"]
     IntervalSeconds = 1
     MaxAttempts     = 3
     BackoffRate     = 2
@@ -40,11 +47,27 @@ locals {
     sns_retry          = local.sns_retry
   }))
 
-  batch_item_definition = templatefile("${path.module}/templates/batch_item.asl.json.tftpl", local.step_arns)
+  # Both Map states run the item definition; its state names get a prefix per Map
+  # because the States Language wants names unique across the whole state machine.
+  batch_item_definitions = {
+    for source, prefix in { list = "List", prefix = "Prefix" } :
+    source => templatefile("${path.module}/templates/batch_item.asl.json.tftpl", merge(local.step_arns, { name_prefix = prefix }))
+  }
+
+  # Every child execution's result goes to S3, whatever the batch's size: a Map state's
+  # output is capped at 256 KiB (about 1,000 items), a results file is not.
+  # ToleratedFailurePercentage is 100 in the template: an item records its own outcome,
+  # and one that fails anyway is in FAILED_0.json, which summarize_batch records as an error.
+  map_results_writer = jsonencode({
+    Resource   = "arn:${local.partition}:states:::s3:putObject"
+    Parameters = { Bucket = module.data_bucket.id, Prefix = trimsuffix(local.map_results_prefix, "/") }
+  })
 
   batch_definition = templatefile("${path.module}/templates/batch.asl.json.tftpl", {
     partition              = local.partition
-    item_definition        = local.batch_item_definition
+    list_item_definition   = local.batch_item_definitions["list"]
+    prefix_item_definition = local.batch_item_definitions["prefix"]
+    result_writer          = local.map_results_writer
     summarize_function_arn = module.step_lambda["summarize_batch"].arn
     alert_topic_arn        = aws_sns_topic.alerts.arn
     state_machine_name     = local.batch_state_machine_name
@@ -99,6 +122,13 @@ data "aws_iam_policy_document" "batch_workflow" {
       module.step_lambda["filter_low_confidence"].arn,
       module.step_lambda["summarize_batch"].arn,
     ]
+  }
+  # ResultWriter writes the children's results (and reads back its multipart uploads);
+  # "IAM policies for using Distributed Map states", Step Functions developer guide.
+  statement {
+    sid       = "WriteMapResults"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
+    resources = ["${module.data_bucket.arn}/${local.map_results_prefix}*"]
   }
   # The Distributed Map's ItemReader lists the prefix it is given.
   statement {

@@ -13,9 +13,9 @@ _BUCKET = re.compile(r"^[A-Za-z0-9._-]{3,255}$")
 _MAX_KEY_BYTES = 1024
 
 
-def require_object(event: Any) -> dict[str, Any]:
+def require_object(event: Any, what: str = "the event") -> dict[str, Any]:
     if not isinstance(event, dict):
-        raise InvalidEventError(f"the event must be a JSON object, got {type(event).__name__}")
+        raise InvalidEventError(f"{what} must be a JSON object, got {type(event).__name__}")
     return event
 
 

@@ -340,7 +340,7 @@ run "single_image_workflow_is_consistent" {
     condition = alltrue([
       for n, s in jsondecode(local.single_image_definition).States :
       length(setsubtract(
-        ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "EndpointUnavailableError"],
+        ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "Lambda.Unknown", "EndpointUnavailableError"],
         flatten([for r in s.Retry : r.ErrorEquals])
       )) == 0
       if try(s.Resource, "") == "arn:aws:states:::lambda:invoke"
@@ -445,39 +445,54 @@ run "batch_workflow_is_consistent" {
   # One bad image never stops the batch: each outcome is recorded with its status.
   assert {
     condition = alltrue(flatten([
-      for p in [
-        jsondecode(local.batch_definition).States.ClassifyEachImage.ItemProcessor,
-        jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemProcessor,
-        ] : [
-        p.States.FilterLowConfidence.Catch[0].ErrorEquals == ["ThresholdNotMetError"],
-        p.States.FilterLowConfidence.Catch[0].Next == "RecordLowConfidence",
-        p.States.FilterLowConfidence.Catch[1].Next == "RecordError",
-        p.States.SerializeImageData.Catch[0].Next == "RecordError",
-        p.States.ClassifyImage.Catch[0].Next == "RecordError",
-        p.States.RecordPassed.Parameters.status == "passed",
-        p.States.RecordLowConfidence.Parameters.status == "low_confidence",
-        p.States.RecordError.Parameters.status == "error",
-        p.States.RecordError.Parameters["error.$"] == "$.error",
+      for n, p in {
+        List   = jsondecode(local.batch_definition).States.ClassifyEachImage.ItemProcessor,
+        Prefix = jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemProcessor,
+        } : [
+        p.States["${n}FilterLowConfidence"].Catch[0].ErrorEquals == ["ThresholdNotMetError"],
+        p.States["${n}FilterLowConfidence"].Catch[0].Next == "${n}RecordLowConfidence",
+        p.States["${n}FilterLowConfidence"].Catch[1].Next == "${n}RecordError",
+        p.States["${n}SerializeImageData"].Catch[0].Next == "${n}RecordError",
+        p.States["${n}ClassifyImage"].Catch[0].Next == "${n}RecordError",
+        p.States["${n}RecordPassed"].Parameters.status == "passed",
+        p.States["${n}RecordLowConfidence"].Parameters.status == "low_confidence",
+        p.States["${n}RecordError"].Parameters.status == "error",
+        p.States["${n}RecordError"].Parameters["error.$"] == "$.error",
       ]
     ]))
     error_message = "batch ASL: an item outcome is not recorded as passed, low_confidence or error."
   }
 
+  # Both paths are Distributed Maps whose results go to S3 (ResultWriter): no 256 KiB
+  # state output and no 25,000-event parent history, whatever the batch's size.
+  assert {
+    condition = alltrue([
+      for m in [
+        jsondecode(local.batch_definition).States.ClassifyEachImage,
+        jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix,
+      ] : m.ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED"
+      && m.ResultWriter.Resource == "arn:aws:states:::s3:putObject"
+      && m.ResultWriter.Parameters.Bucket == module.data_bucket.id
+      && m.ResultWriter.Parameters.Prefix == "map-results"
+      && m.ToleratedFailurePercentage == 100
+      && m.Catch[0].ErrorEquals == ["States.ALL"] && m.Catch[0].Next == "PublishFailureAlert"
+    ])
+    error_message = "batch ASL: a Map is not Distributed with a ResultWriter, a tolerated failure percentage and a Catch."
+  }
+
   assert {
     condition = (
-      jsondecode(local.batch_definition).States.ClassifyEachImage.ItemProcessor.ProcessorConfig.Mode == "INLINE"
-      && jsondecode(local.batch_definition).States.ClassifyEachImage.ItemsPath == "$.images"
-      && jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED"
+      jsondecode(local.batch_definition).States.ClassifyEachImage.ItemsPath == "$.images"
       && jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemReader.Resource == "arn:aws:states:::s3:listObjectsV2"
       && jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix.ItemSelector["s3_key.$"] == "$$.Map.Item.Value.Key"
     )
-    error_message = "batch ASL: the list goes through an inline Map and the S3 prefix through a Distributed Map."
+    error_message = "batch ASL: the list is read from the input and the S3 prefix through listObjectsV2."
   }
 
   assert {
     condition = (
       jsondecode(local.batch_definition).States.SummarizeBatch.Parameters.FunctionName == module.step_lambda["summarize_batch"].arn
-      && jsondecode(local.batch_definition).States.SummarizeBatch.Parameters.Payload["results.$"] == "$.results"
+      && jsondecode(local.batch_definition).States.SummarizeBatch.Parameters.Payload["map_run.$"] == "$.map_run"
       && jsondecode(local.batch_definition).States.AnyItemNotPassed.Choices[0].Next == "PublishBatchAlert"
       && jsondecode(local.batch_definition).States.AnyItemNotPassed.Default == "BatchDone"
       && jsondecode(local.batch_definition).States.PublishBatchAlert.Parameters.TopicArn == aws_sns_topic.alerts.arn
@@ -486,8 +501,11 @@ run "batch_workflow_is_consistent" {
   }
 
   assert {
-    condition     = jsondecode(local.batch_definition).States.RejectInput.Error == "InvalidEventError"
-    error_message = "batch ASL: input with neither images nor a prefix must fail as InvalidEventError."
+    condition = (
+      jsondecode(local.batch_definition).States.RejectInput.Result.Error == "InvalidEventError"
+      && jsondecode(local.batch_definition).States.RejectInput.Next == "PublishFailureAlert"
+    )
+    error_message = "batch ASL: input with neither images nor a prefix must alert, then fail as InvalidEventError."
   }
 }
 
@@ -539,6 +557,7 @@ run "iam_policies_hold_exactly_what_each_role_uses" {
       } == {
       PublishAlerts     = [toset(["sns:Publish"]), toset([aws_sns_topic.alerts.arn])]
       UseProjectKey     = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      ReadMapResults    = [toset(["s3:GetObject"]), toset(["${module.data_bucket.arn}/map-results/*"])]
       WriteBatchResults = [toset(["s3:PutObject"]), toset(["${module.data_bucket.arn}/results/*"])]
       WriteOwnLogs      = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["${module.step_lambda["summarize_batch"].log_group_arn}:*"])]
     }
@@ -595,6 +614,7 @@ run "iam_policies_hold_exactly_what_each_role_uses" {
         module.step_lambda["summarize_batch"].arn,
       ])]
       ListInputImages = [toset(["s3:ListBucket"]), toset([module.data_bucket.arn])]
+      WriteMapResults = [toset(["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]), toset(["${module.data_bucket.arn}/map-results/*"])]
     }
     error_message = "the batch workflow's policy differs: ${module.batch_workflow.policy_json}"
   }
@@ -628,7 +648,8 @@ run "iam_policies_hold_exactly_what_each_role_uses" {
       ReadAndWriteModelArtifacts = [toset(["s3:GetObject", "s3:PutObject"]), toset(["${module.artifacts_bucket.arn}/models/*"])]
       ListModelArtifacts         = [toset(["s3:ListBucket"]), toset([module.artifacts_bucket.arn])]
       WriteDataCapture           = [toset(["s3:PutObject"]), toset(["${module.artifacts_bucket.arn}/data-capture/*"])]
-      UseProjectKey              = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      UseProjectKey              = [toset(["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
+      GrantKeyToEndpointVolume   = [toset(["kms:CreateGrant"]), toset([aws_kms_key.main.arn])]
       PullImages = [toset(["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]), toset([
         "arn:aws:ecr:us-east-1:${data.aws_sagemaker_prebuilt_ecr_image.serving.registry_id}:repository/pytorch-inference",
         "arn:aws:ecr:us-east-1:${data.aws_sagemaker_prebuilt_ecr_image.training.registry_id}:repository/pytorch-training",
@@ -878,5 +899,101 @@ run "tls_only_bucket_policy_can_be_left_out_for_the_local_cloud" {
   assert {
     condition     = module.data_bucket.policy_json == null && module.artifacts_bucket.policy_json == null
     error_message = "deny_insecure_transport = false must leave the buckets without the TLS-only policy."
+  }
+}
+
+# ---------------------------------------------------------------------------- AWS rules
+# One run per documented AWS constraint that no tool checks (tests/terraform/test_aws_rules.py
+# runs them and names each page). They read the policy JSON the provider rendered.
+
+# SNS developer guide, "Key management" > "Enable compatibility between event sources from
+# AWS services and encrypted topics" (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html):
+# aws:SourceAccount / aws:SourceArn in a KMS key policy are not supported for
+# EventBridge-to-encrypted topics; the service needs kms:GenerateDataKey and kms:Decrypt.
+run "aws_rule_eventbridge_key_grant_has_no_source_condition" {
+  command = apply
+
+  assert {
+    condition = length([
+      for st in jsondecode(data.aws_iam_policy_document.kms_key.json).Statement : st
+      if contains(flatten([try(st.Principal.Service, [])]), "events.amazonaws.com")
+      && !can(st.Condition)
+      && length(setsubtract(["kms:Decrypt", "kms:GenerateDataKey"], flatten([st.Action]))) == 0
+    ]) == 1
+    error_message = "the key policy must let events.amazonaws.com Decrypt and GenerateDataKey without any Condition: ${data.aws_iam_policy_document.kms_key.json}"
+  }
+}
+
+# EventBridge user guide, "Using resource-based policies for Amazon EventBridge" > "Amazon SNS
+# permissions" (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions):
+# "You can't use Condition blocks in Amazon SNS topic policies for EventBridge".
+run "aws_rule_eventbridge_topic_statement_has_no_condition" {
+  command = apply
+
+  assert {
+    condition = length([
+      for st in jsondecode(data.aws_iam_policy_document.alert_topic.json).Statement : st
+      if contains(flatten([try(st.Principal.Service, [])]), "events.amazonaws.com")
+      && contains(flatten([st.Action]), "sns:Publish") && !can(st.Condition)
+    ]) == 1
+    error_message = "the topic policy must let events.amazonaws.com publish without a Condition: ${data.aws_iam_policy_document.alert_topic.json}"
+  }
+}
+
+# SageMaker API reference, RecommendationJobInputConfig VolumeKmsKeyId
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_RecommendationJobInputConfig.html):
+# the execution role "must have kms:CreateGrant permission in order to encrypt data on the
+# storage volume of the endpoints"; KMS developer guide, "Controlling access to grants"
+# (https://docs.aws.amazon.com/kms/latest/developerguide/grant-authorization.html) for
+# kms:GrantIsForAWSResource. ProductionVariantCoreDumpConfig KmsKeyId: kms:Encrypt for SSE-KMS output.
+run "aws_rule_endpoint_role_may_use_the_volume_and_capture_key" {
+  command = apply
+
+  assert {
+    condition = length([
+      for st in jsondecode(data.aws_iam_policy_document.sagemaker.json).Statement : st
+      if contains(flatten([st.Action]), "kms:CreateGrant")
+      && try(st.Condition.Bool["kms:GrantIsForAWSResource"], "") == "true"
+      && contains(flatten([st.Resource]), aws_kms_key.main.arn)
+    ]) == 1
+    error_message = "the SageMaker role needs kms:CreateGrant on the key for AWS resources: ${data.aws_iam_policy_document.sagemaker.json}"
+  }
+
+  assert {
+    condition = length(setsubtract(["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"], flatten([
+      for st in jsondecode(data.aws_iam_policy_document.sagemaker.json).Statement : flatten([st.Action])
+      if contains(flatten([st.Resource]), aws_kms_key.main.arn) && !can(st.Condition)
+    ]))) == 0
+    error_message = "the SageMaker role needs kms:Encrypt, kms:Decrypt and kms:GenerateDataKey on the key: ${data.aws_iam_policy_document.sagemaker.json}"
+  }
+}
+
+# Step Functions developer guide, best practice "Handle Lambda service exceptions"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html):
+# retry Lambda.ClientExecutionTimeoutException, ServiceException, AWSLambdaException,
+# SdkClientException; a function timeout is reported as Lambda.Unknown.
+run "aws_rule_lambda_tasks_retry_documented_transient_errors" {
+  command = apply
+
+  assert {
+    condition = length(setsubtract(
+      ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.Unknown"],
+      flatten([for r in jsondecode(local.lambda_retry) : r.ErrorEquals])
+    )) == 0
+    error_message = "the Lambda Retry misses a documented transient error: ${local.lambda_retry}"
+  }
+}
+
+# SNS API reference, Publish > Errors (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html):
+# the errors Publish can return; ThrottledException is not one of them.
+run "aws_rule_sns_retry_names_only_publish_errors" {
+  command = apply
+
+  assert {
+    condition = length(setsubtract(
+      flatten([for r in jsondecode(local.sns_retry) : r.ErrorEquals]),
+      ["SNS.InternalErrorException", "SNS.KMSThrottlingException"]
+    )) == 0
+    error_message = "the SNS Retry names an error Publish does not return: ${local.sns_retry}"
   }
 }

@@ -97,8 +97,10 @@ def test_summarize_alert_names_the_execution(load_handler, aws, context) -> None
     handler = load_handler("summarize_batch")
     aws.s3.delete_bucket(Bucket="scones-results")
 
+    map_run = {"ResultWriterDetails": {"Bucket": "scones-results", "Key": "m/manifest.json"}}
+
     with pytest.raises(Exception, match="NoSuchBucket"):
-        handler.lambda_handler({"execution_name": "inbox-9", "results": []}, context)
+        handler.lambda_handler({"execution_name": "inbox-9", "map_run": map_run}, context)
 
     [alert] = aws.alerts()
     assert alert["source"] == "summarize_batch"

@@ -19,6 +19,7 @@ import boto3
 import pytest
 from lambdas_constants import CLASS_NAMES, ENDPOINT_NAME, REGION
 from lambdas_endpoint_stub import EndpointStub, probabilities
+from lambdas_map_run import succeeded, write_map_run
 from lambdas_subprocess import invoke_fresh
 from moto.server import ThreadedMotoServer
 
@@ -163,10 +164,11 @@ def test_zipped_start_batch_workflow_starts_an_execution(cloud, zips, runtime, s
 
 def test_zipped_summarize_batch_writes_results(cloud, zips, runtime, stub) -> None:
     results = [{"s3_bucket": "zip-data", "s3_key": "inbox/a.png", "status": "passed"}]
+    map_run = write_map_run(cloud.s3, "zip-results", [succeeded(results[0], results[0])])
     env = lambda_env(cloud, stub, RESULTS_BUCKET="zip-results")
 
     result = run_zip(
-        zips, runtime, "summarize_batch", {"execution_name": "zip-1", "results": results}, env
+        zips, runtime, "summarize_batch", {"execution_name": "zip-1", "map_run": map_run}, env
     )
 
     assert result["results_uri"] == "s3://zip-results/results/zip-1.json"

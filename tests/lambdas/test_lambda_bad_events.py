@@ -286,24 +286,33 @@ CASES = [
     ),
     # summarize_batch
     Case(
-        "summarize-missing-execution-name", "summarize_batch", {"results": []}, "InvalidEventError"
+        "summarize-missing-execution-name",
+        "summarize_batch",
+        {"map_run": {"ResultWriterDetails": {"Bucket": "b", "Key": "m/manifest.json"}}},
+        "InvalidEventError",
     ),
     Case(
         "summarize-execution-name-with-slash",
         "summarize_batch",
-        {"execution_name": "../x", "results": []},
+        {"execution_name": "../x", "map_run": {}},
         "InvalidEventError",
     ),
     Case(
-        "summarize-results-not-a-list",
+        "summarize-map-run-missing",
         "summarize_batch",
-        {"execution_name": "x", "results": {}},
+        {"execution_name": "x"},
         "InvalidEventError",
     ),
     Case(
-        "summarize-unknown-status",
+        "summarize-map-run-without-result-writer",
         "summarize_batch",
-        {"execution_name": "x", "results": [{"s3_bucket": "b", "s3_key": "k", "status": "ok"}]},
+        {"execution_name": "x", "map_run": {"MapRunArn": "arn"}},
+        "InvalidEventError",
+    ),
+    Case(
+        "summarize-key-is-not-a-manifest",
+        "summarize_batch",
+        {"execution_name": "x", "map_run": {"ResultWriterDetails": {"Bucket": "b", "Key": "k"}}},
         "InvalidEventError",
     ),
 ]

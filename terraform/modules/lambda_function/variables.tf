@@ -20,8 +20,15 @@ variable "handler" {
 }
 
 variable "runtime" {
-  description = "Lambda runtime, for example python3.11."
+  description = "Lambda runtime, for example python3.13."
   type        = string
+
+  # Python runtimes on Amazon Linux 2023 that AWS still supports and this provider knows
+  # ("Lambda runtimes", AWS Lambda developer guide: python3.11 and 3.10 deprecated 2026-06-30).
+  validation {
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.12 or python3.13 (AWS deprecated python3.11 and older on 2026-06-30); change it in lambdas/functions.json."
+  }
 }
 
 variable "memory_mb" {
