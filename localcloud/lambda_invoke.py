@@ -15,12 +15,31 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaFunction
 
 from .lambda_workers import FunctionSpec, WorkerPool
 
 LOG = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
+
+# Lambda quotas, "Invocation payload (request and response)": 6 MB each for synchronous
+# invocations. The request is refused at 6291456 bytes ("Request must be smaller than
+# 6291456 bytes for the InvokeFunction operation", HTTP 413); a larger response becomes
+# the function error `Function.ResponseSizeTooLarge` quoting 6291556 bytes.
+MAX_REQUEST_BYTES = 6291456
+MAX_RESPONSE_BYTES = 6291556
+
+
+class RequestEntityTooLargeException(LambdaClientError):
+    code = 413
+
+    def __init__(self) -> None:
+        super().__init__(
+            "RequestEntityTooLargeException",
+            f"Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction "
+            "operation",
+        )
 
 
 def function_spec(fn: LambdaFunction) -> FunctionSpec:
@@ -55,6 +74,13 @@ def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, 
         event = {}
     pool: WorkerPool = _state["pool"]
     result = pool.invoke(function_spec(self), self.code_bytes, self.logs_backend, event)
+    if len(result.payload.encode("utf-8")) > MAX_RESPONSE_BYTES:
+        payload, _, message = _runtime_error(
+            "Function.ResponseSizeTooLarge",
+            f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES}"
+            " bytes).",
+        )
+        return payload, True, message
     return result.payload, result.errored, result.log_tail
 
 
@@ -66,6 +92,9 @@ def _wrap_invoke(original: Any) -> Any:
         invocation_type = headers.get("x-amz-invocation-type") or headers.get(
             "X-Amz-Invocation-Type"
         )
+        size = len(body.encode("utf-8") if isinstance(body, str) else body or b"")
+        if invocation_type in (None, "RequestResponse") and size > MAX_REQUEST_BYTES:
+            raise RequestEntityTooLargeException()
         if invocation_type == "Event":
             # AWS queues the event and answers 202 at once; errors only reach the logs.
             _state["async"].submit(original, self, body, {}, {})

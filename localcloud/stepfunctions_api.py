@@ -4,7 +4,9 @@
   responses pick the interpreter's backend per request from that flag.
 - `ValidateStateMachineDefinition` and `ListStateMachineVersions` are not in moto 5.2.5;
   the first really parses the definition with moto's ASL parser.
-- `StartExecution` without a name gets a fresh UUID, as in AWS (moto reuses `None`).
+- `StartExecution` without a name gets a fresh UUID, as in AWS (moto reuses `None`), and
+  an input over 262144 UTF-8 bytes (the StartExecution API reference's length constraint)
+  is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from moto.core.config import default_user_config
 from moto.core.responses import ActionResult
+from moto.stepfunctions.exceptions import InvalidExecutionInput
 from moto.stepfunctions.parser.asl.parse.asl_parser import (
     AmazonStateLanguageParser,
     ASLParserException,
@@ -53,10 +56,23 @@ def list_state_machine_versions(self: StepFunctionResponse) -> ActionResult:
     return ActionResult({"stateMachineVersions": items})
 
 
+# StartExecution API reference, `input`: "Length Constraints: Maximum length of 262144",
+# bytes in UTF-8 encoding.
+MAX_EXECUTION_INPUT_BYTES = 262144
+
+
 def _wrap_start_execution(original: Any) -> Any:
     def start_execution(
         self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None, *a: Any
     ) -> Any:
+        execution_input = a[0] if a else None
+        if execution_input is not None:
+            size = len(execution_input.encode("utf-8"))
+            if size > MAX_EXECUTION_INPUT_BYTES:
+                raise InvalidExecutionInput(
+                    f"Input of {size} bytes exceeds the maximum of {MAX_EXECUTION_INPUT_BYTES} "
+                    "bytes (UTF-8)"
+                )
         return original(self, state_machine_arn, name or str(uuid.uuid4()), *a)
 
     start_execution.__wrapped__ = original  # type: ignore[attr-defined]
