@@ -36,6 +36,11 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
         "StepFunctionsParserBackend.start_execution",
         ("self", "state_machine_arn", "name", "execution_input"),
     ),
+    (
+        "moto.stepfunctions.parser.models",
+        "StepFunctionsParserBackend._validate_definition",
+        ("definition",),
+    ),
     ("moto.stepfunctions.responses", "StepFunctionResponse.stepfunction_backend", ()),
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse", ()),
     (

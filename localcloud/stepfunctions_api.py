@@ -3,7 +3,8 @@
 - `execute_state_machine` must be set before the first state machine is created: the
   responses pick the interpreter's backend per request from that flag.
 - `ValidateStateMachineDefinition` and `ListStateMachineVersions` are not in moto 5.2.5;
-  the first really parses the definition with moto's ASL parser.
+  the first really parses the definition with moto's ASL parser; both it and
+  CreateStateMachine/UpdateStateMachine run AWS's semantic checks (asl_checks.py).
 - `StartExecution` without a name gets a fresh UUID, as in AWS (moto reuses `None`), and
   an input over 262144 UTF-8 bytes (the StartExecution API reference's length constraint)
   is refused.
@@ -16,8 +17,10 @@ import uuid
 from typing import Any
 
 from moto.core.config import default_user_config
+from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult
 from moto.stepfunctions.exceptions import InvalidExecutionInput
+from moto.stepfunctions.parser.api import InvalidDefinition as ParserInvalidDefinition
 from moto.stepfunctions.parser.asl.parse.asl_parser import (
     AmazonStateLanguageParser,
     ASLParserException,
@@ -25,11 +28,13 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import (
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from .asl_checks import check_definition, invalid_definition_message
+
 
 def diagnose_definition(definition: str) -> list[dict[str, str]]:
     """AWS's diagnostics for a definition: empty when it parses."""
     try:
-        json.loads(definition)
+        document = json.loads(definition)
     except (TypeError, ValueError) as exc:
         return [{"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": str(exc)}]
     try:
@@ -39,7 +44,33 @@ def diagnose_definition(definition: str) -> list[dict[str, str]]:
     except Exception as exc:  # the parser raises plain errors for semantic problems
         message = f"{type(exc).__name__}: {exc}"
         return [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": message}]
-    return []
+    return check_definition(document)
+
+
+class InvalidDefinition(AWSError):
+    """moto's parser raises its own InvalidDefinition, which reaches clients without a code."""
+
+    TYPE = "InvalidDefinition"
+
+
+def _wrap_validate_definition(original: Any) -> Any:
+    """CreateStateMachine/UpdateStateMachine: AWS's semantic checks, then moto's parser."""
+
+    def _validate_definition(definition: str) -> None:
+        try:
+            document = json.loads(definition)
+        except (TypeError, ValueError):
+            document = None
+        diagnostics = check_definition(document)
+        if diagnostics:
+            raise InvalidDefinition(invalid_definition_message(diagnostics))
+        try:
+            original(definition)
+        except ParserInvalidDefinition as exc:
+            raise InvalidDefinition(str(exc)) from exc
+
+    _validate_definition.__wrapped__ = original  # type: ignore[attr-defined]
+    return staticmethod(_validate_definition)
 
 
 def validate_state_machine_definition(self: StepFunctionResponse) -> ActionResult:
@@ -83,6 +114,9 @@ def install() -> None:
     default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     StepFunctionResponse.validate_state_machine_definition = validate_state_machine_definition
     StepFunctionResponse.list_state_machine_versions = list_state_machine_versions
+    StepFunctionsParserBackend._validate_definition = _wrap_validate_definition(
+        StepFunctionsParserBackend._validate_definition
+    )
     StepFunctionsParserBackend.start_execution = _wrap_start_execution(
         StepFunctionsParserBackend.start_execution
     )
