@@ -28,11 +28,9 @@ data "aws_iam_policy_document" "alert_topic" {
       identifiers = ["events.amazonaws.com"]
     }
     resources = [aws_sns_topic.alerts.arn]
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.execution_failed.arn]
-    }
+    # No Condition: "You can't use Condition blocks in Amazon SNS topic policies for
+    # EventBridge" (EventBridge user guide, Using resource-based policies, Amazon SNS
+    # permissions).
   }
   statement {
     sid     = "AlarmsPublish"

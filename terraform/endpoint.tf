@@ -78,10 +78,30 @@ data "aws_iam_policy_document" "sagemaker" {
     actions   = ["s3:PutObject"]
     resources = ["${module.artifacts_bucket.arn}/${local.data_capture_prefix}/*"]
   }
+  # The endpoint config names this key for the instance's storage volume and for captured
+  # data (SSE-KMS). SageMaker's API reference: a role writing SSE-KMS output with a given
+  # key "must include permissions to call kms:Encrypt" (ProductionVariantCoreDumpConfig,
+  # the capture config's sibling in CreateEndpointConfig); S3 asks GenerateDataKey to
+  # write and Decrypt to read back.
   statement {
     sid       = "UseProjectKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.main.arn]
+  }
+  # "The SageMaker execution role must have kms:CreateGrant permission in order to encrypt
+  # data on the storage volume of the endpoints" (API reference, RecommendationJobInputConfig
+  # VolumeKmsKeyId). Only for grants SageMaker makes for its volume: kms:GrantIsForAWSResource
+  # ("Controlling access to grants", KMS developer guide). Its own statement, since the
+  # condition key exists only on the grant operations.
+  statement {
+    sid       = "GrantKeyToEndpointVolume"
+    actions   = ["kms:CreateGrant"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
   }
   statement {
     sid       = "PullImages"

@@ -83,12 +83,13 @@ data "aws_iam_policy_document" "kms_key" {
     }
   }
 
-  # Alarms and the execution-failure rule publish to the encrypted alert topic.
+  # CloudWatch alarms publish to the encrypted alert topic. A source condition is allowed
+  # here (knowledge center "cloudwatch-configure-alarm-sns" shows it as optional hardening).
   statement {
-    sid = "AlertSourcesPublishToEncryptedTopic"
+    sid = "AlarmsPublishToEncryptedTopic"
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"]
@@ -97,5 +98,20 @@ data "aws_iam_policy_document" "kms_key" {
       variable = "aws:SourceAccount"
       values   = [local.account_id]
     }
+  }
+
+  # The execution-failure rule publishes to the encrypted alert topic. No Condition: the
+  # SNS developer guide ("Key management", Enable compatibility between event sources from
+  # AWS services and encrypted topics) says aws:SourceAccount/aws:SourceArn in a KMS key
+  # policy are not supported for EventBridge-to-encrypted topics; with one, every alert is
+  # silently dropped. Only the two actions SNS needs to encrypt the message.
+  statement {
+    sid = "ExecutionFailureRulePublishesToEncryptedTopic"
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
   }
 }

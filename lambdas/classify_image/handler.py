@@ -27,8 +27,10 @@ from common.events import parse_s3_uri, require_bucket, require_key, require_str
 from common.images import CONTENT_TYPES, content_type
 
 FUNCTION = "classify_image"
-# Below the function's 30 s timeout, so a hung endpoint ends as EndpointUnavailableError
-# (retried by the state machine) rather than as a Lambda timeout.
+# connect + read (x attempts) stays below the function's 30 s timeout (functions.json), so
+# an unreachable or hung endpoint ends as EndpointUnavailableError (retried by the state
+# machine) rather than as a Lambda timeout. botocore's default connect timeout is 60 s.
+ENDPOINT_CONNECT_TIMEOUT_S = 5
 ENDPOINT_READ_TIMEOUT_S = 20
 # The state machine owns retries; botocore retrying too would multiply the wait.
 ENDPOINT_MAX_ATTEMPTS = 1
@@ -63,7 +65,10 @@ def load_config(environ: Mapping[str, str]) -> Config:
 
 CONFIG = env.load_once(load_config, os.environ)
 RUNTIME = client(
-    "sagemaker-runtime", read_timeout=ENDPOINT_READ_TIMEOUT_S, max_attempts=ENDPOINT_MAX_ATTEMPTS
+    "sagemaker-runtime",
+    connect_timeout=ENDPOINT_CONNECT_TIMEOUT_S,
+    read_timeout=ENDPOINT_READ_TIMEOUT_S,
+    max_attempts=ENDPOINT_MAX_ATTEMPTS,
 )
 
 

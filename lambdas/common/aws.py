@@ -14,7 +14,11 @@ _FORBIDDEN = {"AccessDenied", "403"}
 
 @functools.cache
 def client(
-    service: str, *, read_timeout: float | None = None, max_attempts: int | None = None
+    service: str,
+    *,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+    max_attempts: int | None = None,
 ) -> Any:
     """A plain boto3 client; endpoints come from the AWS_ENDPOINT_URL* variables, not code.
 
@@ -25,6 +29,8 @@ def client(
     from botocore.config import Config
 
     options: dict[str, Any] = {}
+    if connect_timeout is not None:
+        options["connect_timeout"] = connect_timeout
     if read_timeout is not None:
         options["read_timeout"] = read_timeout
     if max_attempts is not None:

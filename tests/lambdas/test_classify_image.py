@@ -173,3 +173,30 @@ def test_object_over_the_endpoint_request_limit_is_not_sent(
 
     assert type(raised.value).__name__ == "UnsupportedImageError"
     assert stub.requests == []
+
+
+# botocore's Config reference (https://botocore.amazonaws.com/v1/documentation/api/latest/
+# reference/config.html): connect_timeout and read_timeout "The default is 60 seconds";
+# retries total_max_attempts counts the first request. A default 60 s connect timeout is
+# longer than the function's own timeout, so a dead endpoint would end as a Lambda timeout.
+def test_runtime_client_sets_connect_and_read_timeouts(load_handler, aws) -> None:
+    handler = load_handler("classify_image")
+    config = handler.RUNTIME.meta.config
+
+    assert config.connect_timeout == handler.ENDPOINT_CONNECT_TIMEOUT_S < 60
+    assert config.read_timeout == handler.ENDPOINT_READ_TIMEOUT_S < 60
+    assert config.retries["total_max_attempts"] == handler.ENDPOINT_MAX_ATTEMPTS == 1
+
+
+def test_endpoint_wait_ends_before_the_function_timeout(load_handler, aws) -> None:
+    import json
+
+    from lambdas_constants import LAMBDAS_DIR
+
+    functions = json.loads((LAMBDAS_DIR / "functions.json").read_text(encoding="utf-8"))
+    timeout_s = functions["functions"]["classify_image"]["timeout_s"]
+    config = load_handler("classify_image").RUNTIME.meta.config
+    attempts = config.retries["total_max_attempts"]
+
+    worst_case = (config.connect_timeout + config.read_timeout) * attempts
+    assert worst_case < timeout_s, f"{worst_case} s of endpoint wait >= {timeout_s} s timeout"
