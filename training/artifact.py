@@ -5,11 +5,17 @@ may run network-isolated, so it cannot pip install at start-up. `vendor_onnxrunt
 puts the onnxruntime wheel for the container's Python, unpacked, into `code/lib/`, which
 code/inference.py puts first on sys.path. Nothing else is vendored: numpy and Pillow are
 in every serving image this project targets.
+
+The vendored onnxruntime is one exact version, `ONNXRUNTIME_VERSION`: the one pyproject's
+`serving` extra pins (a test checks they agree), so the artifact is served by the runtime
+the model was exported and checked with. Vendoring fails when the installed onnxruntime or
+the wheel to vendor is another version.
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
 import subprocess
 import sys
 import tarfile
@@ -21,7 +27,10 @@ REQUIRED_FILES = ("model.onnx", "metadata.json", "code/inference.py")
 # The SageMaker PyTorch inference image this project serves with (CPU, Python 3.11).
 SERVING_FRAMEWORK_VERSION = "2.5.1"
 SERVING_PYTHON = "311"
-ONNXRUNTIME_REQUIREMENT = "onnxruntime>=1.20,<2"
+# The one onnxruntime version: vendored into the artifact and pinned by pyproject.toml's
+# `serving` extra (tests/training/test_training_onnxruntime_pin.py checks they are the same).
+ONNXRUNTIME_VERSION = "1.32.0"
+ONNXRUNTIME_REQUIREMENT = f"onnxruntime=={ONNXRUNTIME_VERSION}"
 WHEEL_PLATFORM = "manylinux_2_28_x86_64"
 
 
@@ -85,12 +94,49 @@ def download_onnxruntime_wheel(dest: Path, python: str = SERVING_PYTHON) -> Path
     return wheels[-1]
 
 
+def installed_onnxruntime_version() -> str | None:
+    try:
+        return importlib.metadata.version("onnxruntime")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_installed_onnxruntime(allow_missing: bool = False) -> None:
+    """Fail unless the installed onnxruntime is the pinned one (absent: only if allowed)."""
+    installed = installed_onnxruntime_version()
+    if installed == ONNXRUNTIME_VERSION or (installed is None and allow_missing):
+        return
+    found = f"onnxruntime {installed} is installed" if installed else "onnxruntime is not installed"
+    raise ArtifactError(
+        f"{found}, but the artifact vendors onnxruntime {ONNXRUNTIME_VERSION} (the pin in "
+        "training/artifact.py ONNXRUNTIME_VERSION and pyproject.toml's serving extra): the "
+        "model would be served by a runtime it was not checked with. Run "
+        "`pip install -e '.[serving]'`, or change the pin in both places"
+    )
+
+
+def check_wheel(wheel: Path) -> Path:
+    """The wheel, if it is an onnxruntime wheel of the pinned version."""
+    if not zipfile.is_zipfile(wheel):
+        raise ArtifactError(f"{wheel} is not a wheel")
+    # Wheel names are <distribution>-<version>-...whl (PEP 427).
+    distribution, _, rest = wheel.name.partition("-")
+    version = rest.partition("-")[0]
+    if distribution != "onnxruntime" or version != ONNXRUNTIME_VERSION:
+        raise ArtifactError(
+            f"{wheel.name} is not onnxruntime {ONNXRUNTIME_VERSION}, the pinned version "
+            "(training/artifact.py ONNXRUNTIME_VERSION, pyproject.toml's serving extra)"
+        )
+    return wheel
+
+
 def vendor_onnxruntime(model_dir: Path, wheel: Path | None = None) -> Path:
-    """Unpack the onnxruntime wheel into `model_dir/code/lib`; download it if not given."""
+    """Unpack the onnxruntime wheel into `model_dir/code/lib`; download it if not given.
+
+    Both the installed onnxruntime and the wheel must be the pinned version."""
+    check_installed_onnxruntime()
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = wheel or download_onnxruntime_wheel(Path(tmp))
-        if not zipfile.is_zipfile(wheel):
-            raise ArtifactError(f"{wheel} is not a wheel")
+        wheel = check_wheel(wheel or download_onnxruntime_wheel(Path(tmp)))
         lib = model_dir / "code" / "lib"
         lib.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheel) as archive:

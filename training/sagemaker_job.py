@@ -6,8 +6,10 @@ about 1 GB. Two algorithms:
   its artifact is served by code/inference.py in the PyTorch inference image.
 - `builtin`: SageMaker's image-classification algorithm with the original notebook's
   settings; its artifact is served by the algorithm's own image.
-Both get the same four channels: train, validation (a stratified, seeded carve of the
-ETL's train list, written next to the job), train_lst and validation_lst.
+Both get the same four channels: train (the ETL's train/ folder), validation (the images
+of a stratified, seeded carve of the ETL's train list, copied next to the job: the
+built-in algorithm needs train and validation images in different folders), train_lst
+and validation_lst (the carved lists, also next to the job).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +32,10 @@ from training.splits import carve_validation, class_names
 SOURCE_FILES = ("train.py", "recipe.py", "channels.py", "export.py", "inference.py")
 HERE = Path(__file__).resolve().parent
 CONTENT_TYPE = "application/x-image"
-DEFAULT_INSTANCE = {"pytorch": "ml.m5.large", "builtin": "ml.p3.2xlarge"}
+# The built-in image-classification algorithm trains on GPU instances only; G5 is a current
+# generation that SageMaker training supports (P3 is old and often has no quota).
+DEFAULT_INSTANCE = {"pytorch": "ml.m5.large", "builtin": "ml.g5.xlarge"}
+COPY_WORKERS = 8
 FINAL_STATES = {"Completed", "Failed", "Stopped"}
 
 
@@ -67,8 +73,28 @@ def read_text(client, uri: cloud.S3Uri, name: str) -> str:
     return body.decode("utf-8")
 
 
+def copy_images(client, lines: list[str], source: cloud.S3Uri, dest: cloud.S3Uri) -> None:
+    """Copy (server side) the images `.lst` lines name, keeping their relative paths."""
+    paths = [line.split("\t")[2] for line in lines]
+
+    def copy(path: str) -> None:
+        client.copy_object(
+            Bucket=dest.bucket,
+            Key=dest.key(path),
+            CopySource={"Bucket": source.bucket, "Key": source.key(path)},
+        )
+
+    with (
+        ThreadPoolExecutor(COPY_WORKERS) as pool,
+        tqdm(total=len(paths), desc=f"copy validation images to {dest}", unit="image") as bar,
+    ):
+        for _ in pool.map(copy, paths):
+            bar.update()
+
+
 def stage_lists(client, channels: cloud.S3Uri, job_root: cloud.S3Uri, job: SageMakerJob) -> dict:
-    """Carve validation from the ETL's train.lst; upload both lists next to the job."""
+    """Carve validation from the ETL's train.lst; upload both lists next to the job, and
+    copy the validation images there too (train and validation need different folders)."""
     manifest = json.loads(read_text(client, channels, "manifest.json"))
     lines = [line for line in read_text(client, channels, "train.lst").splitlines() if line]
     train, validation = carve_validation(lines, job.validation_fraction, job.split_seed)
@@ -77,20 +103,25 @@ def stage_lists(client, channels: cloud.S3Uri, job_root: cloud.S3Uri, job: SageM
         key = job_root.key(f"input/{name}_lst/{name}.lst")
         client.put_object(Bucket=job_root.bucket, Key=key, Body="\n".join(selected) + "\n")
         lists[name] = (f"s3://{job_root.bucket}/{job_root.key(f'input/{name}_lst/')}", selected)
-    return {"classes": manifest["classes"], "lists": lists}
+    validation_images = cloud.S3Uri(job_root.bucket, job_root.key("input/validation"))
+    copy_images(client, validation, cloud.S3Uri(channels.bucket, channels.key("train")),
+                validation_images)  # fmt: skip
+    images = {"train": f"{channels}/train/", "validation": f"{validation_images}/"}
+    return {"classes": manifest["classes"], "lists": lists, "images": images}
 
 
-def training_inputs(channels: cloud.S3Uri, lists: dict) -> dict:
+def training_inputs(staged: dict) -> dict:
+    """The four channels of the built-in algorithm's image format: images and .lst apart,
+    train and validation images in different folders."""
     from sagemaker.inputs import TrainingInput
 
-    images = f"{channels}/train/"
     return {
         name: TrainingInput(s3_data=uri, content_type=CONTENT_TYPE)
         for name, uri in {
-            "train": images,
-            "validation": images,
-            "train_lst": lists["train"][0],
-            "validation_lst": lists["validation"][0],
+            "train": staged["images"]["train"],
+            "validation": staged["images"]["validation"],
+            "train_lst": staged["lists"]["train"][0],
+            "validation_lst": staged["lists"]["validation"][0],
         }.items()
     }
 
@@ -101,12 +132,16 @@ def stage_source(dest: Path, job: SageMakerJob) -> Path:
         shutil.copyfile(HERE / name, dest / name)
     (dest / "requirements.txt").write_text("matplotlib>=3.9\n", encoding="utf-8")
     if job.vendor_onnxruntime:
+        # The launcher itself may run without onnxruntime (the `launch` extra); if it has
+        # one, it must be the pinned version the job's artifact will carry.
+        artifact.check_installed_onnxruntime(allow_missing=True)
         vendor = dest / "vendor"
         vendor.mkdir()
         if job.onnxruntime_wheel:
-            shutil.copyfile(job.onnxruntime_wheel, vendor / job.onnxruntime_wheel.name)
+            wheel = artifact.check_wheel(job.onnxruntime_wheel)
+            shutil.copyfile(wheel, vendor / wheel.name)
         else:
-            artifact.download_onnxruntime_wheel(vendor)
+            artifact.check_wheel(artifact.download_onnxruntime_wheel(vendor))
     return dest
 
 
@@ -178,7 +213,7 @@ def submit(job: SageMakerJob, session=None) -> Submitted:
     staged = stage_lists(
         boto_session.client("s3"), channels, cloud.S3Uri(bucket, f"models/{name}"), job
     )
-    inputs = training_inputs(channels, staged["lists"])
+    inputs = training_inputs(staged)
     with tempfile.TemporaryDirectory() as tmp:
         if job.algorithm == "pytorch":
             source = stage_source(Path(tmp), job)

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 from training_helpers import ARTIFACTS_BUCKET, DATA_BUCKET
 
+from etl.upload import upload
 from training.cloud import LaunchError
 from training.sagemaker_job import SageMakerJob, run
 
@@ -19,7 +20,7 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def aws(monkeypatch, etl_output: Path):
-    """moto with the ETL's real lists and manifest in the data bucket, and a role."""
+    """moto with the ETL's real output in the data bucket, and a role."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -33,8 +34,7 @@ def aws(monkeypatch, etl_output: Path):
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
             s3.create_bucket(Bucket=bucket)
-        for name in ("manifest.json", "train.lst", "test.lst"):
-            s3.upload_file(str(etl_output / name), DATA_BUCKET, f"cifar/{name}")
+        upload(etl_output, f"s3://{DATA_BUCKET}/cifar", client=s3)
         role = boto3.client("iam").create_role(
             RoleName="scones-sagemaker", AssumeRolePolicyDocument=json.dumps({})
         )["Role"]["Arn"]
@@ -49,8 +49,8 @@ def submit(aws: dict, tmp_path: Path, algorithm: str, **overrides) -> tuple[dict
         bucket=ARTIFACTS_BUCKET,
         role=aws["role"],
         region=REGION,
-        instance_type=None,
         **{
+            "instance_type": None,
             "hyperparameters": {"epochs": "3"},
             "poll_seconds": 0,
             "vendor_onnxruntime": False,
@@ -79,16 +79,55 @@ def test_builtin_job_uses_the_original_notebook_settings(aws, tmp_path):
         "num_training_samples": "640",  # 800 in the manifest minus the 20 % validation carve
         "epochs": "3",
     }
-    assert job["ResourceConfig"]["InstanceType"] == "ml.p3.2xlarge"
     assert job["RoleArn"] == aws["role"]
     assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{ARTIFACTS_BUCKET}/models"
     prefix = f"s3://{ARTIFACTS_BUCKET}/models/{result['job_name']}/input"
     assert channels_of(job) == {
         "train": (f"s3://{DATA_BUCKET}/cifar/train/", "application/x-image"),
-        "validation": (f"s3://{DATA_BUCKET}/cifar/train/", "application/x-image"),
+        "validation": (f"{prefix}/validation/", "application/x-image"),
         "train_lst": (f"{prefix}/train_lst/", "application/x-image"),
         "validation_lst": (f"{prefix}/validation_lst/", "application/x-image"),
     }
+
+
+def test_builtin_job_defaults_to_a_current_gpu_instance(aws, tmp_path):
+    # "Image Classification - MXNet", EC2 Instance Recommendation
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html): the
+    # algorithm trains on GPU instances, G5 among them; ml.g5.xlarge is a valid training
+    # instance type (CreateTrainingJob ResourceConfig.InstanceType, API reference
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html).
+    _, job = submit(aws, tmp_path, "builtin")
+
+    assert job["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+
+
+def test_builtin_job_reads_train_and_validation_images_from_different_folders(aws, tmp_path):
+    # "Image Classification - MXNet", Input/Output Interface, Train with Image Format
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html): train,
+    # validation, train_lst and validation_lst channels, all application/x-image; "you must
+    # store the training and validation data in different folders"; a .lst line is
+    # index <tab> class <tab> path relative to the channel's folder.
+    _, job = submit(aws, tmp_path, "builtin")
+
+    channels = {name: uri for name, (uri, _) in channels_of(job).items()}
+    folders = [channels[name] for name in ("train", "validation", "train_lst", "validation_lst")]
+    for i, folder in enumerate(folders):  # no channel's S3 prefix holds another's objects
+        assert all(not other.startswith(folder) for other in folders[i + 1 :] + folders[:i])
+    s3 = boto3.client("s3")
+    for name in ("train", "validation"):
+        lst_prefix = channels[f"{name}_lst"].removeprefix(f"s3://{ARTIFACTS_BUCKET}/")
+        lst = s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix=lst_prefix)["Contents"]
+        assert [o["Key"].rsplit("/", 1)[1] for o in lst] == [f"{name}.lst"]
+        body = s3.get_object(Bucket=ARTIFACTS_BUCKET, Key=lst[0]["Key"])["Body"].read().decode()
+        bucket, prefix = channels[name].removeprefix("s3://").split("/", 1)
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
+        present = {o["Key"].removeprefix(prefix) for o in listed.get("Contents", [])}
+        named = {line.split("\t")[2] for line in body.splitlines()}
+        assert named and named <= present, f"{name}.lst names images missing in {channels[name]}"
+    # The validation folder holds exactly the carved validation images, nothing of train.
+    validation_prefix = channels["validation"].removeprefix(f"s3://{ARTIFACTS_BUCKET}/")
+    copied = s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix=validation_prefix)
+    assert copied["KeyCount"] == 160
 
 
 def test_pytorch_job_runs_train_py_on_a_cpu_instance(aws, tmp_path):
@@ -104,6 +143,13 @@ def test_pytorch_job_runs_train_py_on_a_cpu_instance(aws, tmp_path):
     assert job["RoleArn"] == aws["role"]
     assert set(channels_of(job)) == {"train", "validation", "train_lst", "validation_lst"}
     assert {ct for _, ct in channels_of(job).values()} == {"application/x-image"}
+
+
+def test_pytorch_job_on_a_gpu_instance_trains_in_the_gpu_image(aws, tmp_path):
+    _, job = submit(aws, tmp_path, "pytorch", instance_type="ml.g5.xlarge")
+
+    assert "pytorch-training:2.5.1-gpu-py311" in job["AlgorithmSpecification"]["TrainingImage"]
+    assert job["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
 
 
 def test_pytorch_job_uploads_the_script_and_its_siblings(aws, tmp_path):
