@@ -29,6 +29,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from .asl_checks import check_definition, invalid_definition_message
+from .stepfunctions_map import as_moto_parses_it
 
 
 def diagnose_definition(definition: str) -> list[dict[str, str]]:
@@ -38,7 +39,7 @@ def diagnose_definition(definition: str) -> list[dict[str, str]]:
     except (TypeError, ValueError) as exc:
         return [{"severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": str(exc)}]
     try:
-        AmazonStateLanguageParser.parse(definition)
+        AmazonStateLanguageParser.parse(as_moto_parses_it(definition))
     except ASLParserException as exc:
         return [{"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": str(exc)}]
     except Exception as exc:  # the parser raises plain errors for semantic problems

@@ -297,18 +297,21 @@ def _integer_percentages_as_floats(node: Any) -> Any:
     return node
 
 
-def _wrap_parse(original: Any) -> Any:
+def as_moto_parses_it(definition: str) -> str:
     """moto's grammar takes only a decimal ToleratedFailurePercentage (100.0, not 100);
-    AWS takes any number from 0 to 100."""
+    AWS takes any number from 0 to 100. Text that is no JSON is left to the parser."""
+    if "ToleratedFailurePercentage" not in definition:
+        return definition
+    try:
+        document = json.loads(definition)
+    except (TypeError, ValueError):
+        return definition
+    return json.dumps(_integer_percentages_as_floats(document))
 
+
+def _wrap_parse(original: Any) -> Any:
     def parse(definition: str) -> Any:
-        try:
-            document = json.loads(definition)
-        except (TypeError, ValueError):
-            return original(definition)
-        if "ToleratedFailurePercentage" in definition:
-            definition = json.dumps(_integer_percentages_as_floats(document))
-        return original(definition)
+        return original(as_moto_parses_it(definition))
 
     parse.__wrapped__ = original  # type: ignore[attr-defined]
     return staticmethod(parse)

@@ -1,6 +1,6 @@
 """The state machine definitions, rendered by Terraform's templatefile exactly as the
-deployment renders them, parse in moto's ASL interpreter: the local cloud runs the same
-definitions as AWS."""
+deployment renders them, pass the local cloud's definition check (moto's ASL parser plus
+AWS's semantic rules): the local cloud runs the same definitions as AWS."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from conftest import TERRAFORM_DIR
 
 pytestmark = pytest.mark.terraform
 
-asl_parser = pytest.importorskip(
-    "moto.stepfunctions.parser.asl.parse.asl_parser", reason="moto's ASL parser is not installed"
+stepfunctions_api = pytest.importorskip(
+    "localcloud.stepfunctions_api", reason="the local cloud's dependencies are not installed"
 )
 
 
@@ -25,20 +25,30 @@ def definitions(state_machine_definitions: dict[str, dict[str, str]]) -> dict[st
 
 
 @pytest.mark.parametrize("name", ["single_image", "batch"])
-def test_definition_parses_in_moto_interpreter(name: str, definitions: dict[str, str]):
-    program, _ = asl_parser.AmazonStateLanguageParser.parse(definitions[name])
+def test_definition_passes_the_local_clouds_check(name: str, definitions: dict[str, str]):
+    diagnostics = stepfunctions_api.diagnose_definition(definitions[name])
 
-    assert type(program).__name__ == "Program"
+    assert diagnostics == []
 
 
-def test_batch_item_processor_is_the_same_for_list_and_prefix(definitions: dict[str, str]):
+def test_both_batch_maps_run_the_same_item_steps_under_their_own_names(definitions):
     states = json.loads(definitions["batch"])["States"]
-    inline = states["ClassifyEachImage"]["ItemProcessor"]
-    distributed = states["ClassifyEachObjectUnderPrefix"]["ItemProcessor"]
+    processors = {
+        prefix: states[name]["ItemProcessor"]
+        for prefix, name in (
+            ("List", "ClassifyEachImage"),
+            ("Prefix", "ClassifyEachObjectUnderPrefix"),
+        )
+    }
 
-    assert inline["ProcessorConfig"] == {"Mode": "INLINE"}
-    assert distributed["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
-    assert inline["States"] == distributed["States"]
+    for processor in processors.values():
+        assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    unprefixed = {
+        prefix: json.dumps(p["States"]).replace(f'"{prefix}', '"')
+        for prefix, p in processors.items()
+    }
+    assert unprefixed["List"] == unprefixed["Prefix"]
+    assert not set(processors["List"]["States"]) & set(processors["Prefix"]["States"])
 
 
 def test_rendered_templates_hold_no_unrendered_placeholder(definitions: dict[str, str]):
