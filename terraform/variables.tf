@@ -166,8 +166,10 @@ variable "max_image_bytes" {
   default     = 5242880
 
   validation {
-    condition     = var.max_image_bytes >= 1024 && var.max_image_bytes <= 104857600 && floor(var.max_image_bytes) == var.max_image_bytes
-    error_message = "max_image_bytes must be a whole number between 1024 and 104857600 (100 MiB)."
+    # Every image ends up in one InvokeEndpoint request, whose body AWS caps at 6 MiB
+    # (InvokeEndpoint API reference: Body, maximum length 6291456).
+    condition     = var.max_image_bytes >= 1024 && var.max_image_bytes <= 6291456 && floor(var.max_image_bytes) == var.max_image_bytes
+    error_message = "max_image_bytes must be a whole number between 1024 and 6291456 (6 MiB, the largest request body InvokeEndpoint accepts)."
   }
 }
 

@@ -463,23 +463,6 @@ run "batch_workflow_is_consistent" {
     error_message = "batch ASL: an item outcome is not recorded as passed, low_confidence or error."
   }
 
-  # Both paths are Distributed Maps whose results go to S3 (ResultWriter): no 256 KiB
-  # state output and no 25,000-event parent history, whatever the batch's size.
-  assert {
-    condition = alltrue([
-      for m in [
-        jsondecode(local.batch_definition).States.ClassifyEachImage,
-        jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix,
-      ] : m.ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED"
-      && m.ResultWriter.Resource == "arn:aws:states:::s3:putObject"
-      && m.ResultWriter.Parameters.Bucket == module.data_bucket.id
-      && m.ResultWriter.Parameters.Prefix == "map-results"
-      && m.ToleratedFailurePercentage == 100
-      && m.Catch[0].ErrorEquals == ["States.ALL"] && m.Catch[0].Next == "PublishFailureAlert"
-    ])
-    error_message = "batch ASL: a Map is not Distributed with a ResultWriter, a tolerated failure percentage and a Catch."
-  }
-
   assert {
     condition = (
       jsondecode(local.batch_definition).States.ClassifyEachImage.ItemsPath == "$.images"
@@ -507,6 +490,31 @@ run "batch_workflow_is_consistent" {
     )
     error_message = "batch ASL: input with neither images nor a prefix must alert, then fail as InvalidEventError."
   }
+}
+
+# Step Functions quotas ("Maximum input or output size for a task, state, or execution":
+# 256 KiB; "Maximum execution history size": 25,000 events) and "ResultWriter (Map)":
+# a batch's results go to S3 and each image is a child execution with its own history.
+run "aws_rule_batch_results_bypass_state_payload_and_history_limits" {
+  command = apply
+
+  # Both paths are Distributed Maps whose results go to S3 (ResultWriter): no 256 KiB
+  # state output and no 25,000-event parent history, whatever the batch's size.
+  assert {
+    condition = alltrue([
+      for m in [
+        jsondecode(local.batch_definition).States.ClassifyEachImage,
+        jsondecode(local.batch_definition).States.ClassifyEachObjectUnderPrefix,
+      ] : m.ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED"
+      && m.ResultWriter.Resource == "arn:aws:states:::s3:putObject"
+      && m.ResultWriter.Parameters.Bucket == module.data_bucket.id
+      && m.ResultWriter.Parameters.Prefix == "map-results"
+      && m.ToleratedFailurePercentage == 100
+      && m.Catch[0].ErrorEquals == ["States.ALL"] && m.Catch[0].Next == "PublishFailureAlert"
+    ])
+    error_message = "batch ASL: a Map is not Distributed with a ResultWriter, a tolerated failure percentage and a Catch."
+  }
+
 }
 
 run "iam_policies_hold_exactly_what_each_role_uses" {

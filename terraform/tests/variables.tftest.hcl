@@ -231,6 +231,18 @@ run "tiny_max_image_bytes_is_rejected" {
   expect_failures = [var.max_image_bytes]
 }
 
+# InvokeEndpoint API reference: the request Body is at most 6291456 bytes, so a larger
+# image would pass serialize and fail at classify.
+run "aws_rule_max_image_bytes_fits_one_invoke_endpoint_request" {
+  command = plan
+
+  variables {
+    max_image_bytes = 6291457
+  }
+
+  expect_failures = [var.max_image_bytes]
+}
+
 run "endpoint_instance_type_without_ml_prefix_is_rejected" {
   command = plan
 

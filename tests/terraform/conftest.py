@@ -97,6 +97,17 @@ def root_env(terraform_env: dict[str, str], lambda_zips: Path) -> dict[str, str]
     return env
 
 
+@pytest.fixture(scope="session")
+def terraform_test_results(root_env) -> dict[str, subprocess.CompletedProcess[str]]:
+    """`terraform test` of every suite in terraform/tests/, run once per session and
+    shared by the tests that read its outcome (suites pass, AWS rules hold)."""
+    suites = sorted(p.name for p in (TERRAFORM_DIR / "tests").glob("*.tftest.hcl"))
+    return {
+        suite: run_terraform(["test", f"-filter=tests/{suite}"], TERRAFORM_DIR, root_env)
+        for suite in suites
+    }
+
+
 # ------------------------------------------------------- rendered state machine definitions
 
 # Where the template variables come from: the `locals` blocks of these root-module files,

@@ -1,0 +1,158 @@
+"""Batches of thousands on the local cloud: does every image end in exactly one outcome?
+
+    .venv/bin/python benchmarks/bench_batch_scale.py [--images 2000]
+
+The real Terraform configuration is applied to a fresh local cloud (with a trained
+model); --images PNGs (the 1,000 real CIFAR images of ../shared/data, each under as
+many distinct keys as it takes) go through both batch paths, in one run:
+- prefix: `{"s3_bucket", "s3_prefix"}`, a Distributed Map over an S3 listing;
+- list: `{"images": [...]}`, a Distributed Map over the input list.
+For each, the results document written by summarize_batch from the ResultWriter files
+is read back and counted against the uploaded keys: missing, duplicated and unknown
+keys, outcomes per status, and the execution's wall time. Before this change the same
+batches failed with States.DataLimitExceeded near 1,000 images and lost every result.
+
+Writes benchmarks/results/batch_scale.md and .json. The machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench_localcloud import (
+    ARCHIVE,
+    RESULTS,
+    clients,
+    deploy,
+    free_port,
+    group_rss_mb,
+    run_execution,
+    start,
+    stop,
+)
+from trained_model import cifar_pngs, trained_artifact
+
+
+def upload(s3, bucket: str, pngs: list[Path], count: int, prefix: str) -> list[str]:
+    """`count` objects under `prefix`, cycling through the real PNGs; returns their keys."""
+    keys = [f"{prefix}{i // len(pngs)}/{pngs[i % len(pngs)].name}" for i in range(count)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(
+            pool.map(
+                lambda i: s3.put_object(
+                    Bucket=bucket, Key=keys[i], Body=pngs[i % len(pngs)].read_bytes()
+                ),
+                range(count),
+            )
+        )
+    return keys
+
+
+def count_outcomes(s3, results_uri: str, keys: list[str]) -> dict:
+    bucket, key = results_uri.removeprefix("s3://").split("/", 1)
+    document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    seen = Counter(r.get("s3_key") for r in document["results"])
+    expected = set(keys)
+    return {
+        "results_in_document": len(document["results"]),
+        "statuses": dict(Counter(r["status"] for r in document["results"])),
+        "missing": len(expected - set(seen)),
+        "duplicated": sum(1 for k, n in seen.items() if n > 1),
+        "unknown": len(set(seen) - expected),
+        "exactly_one_each": seen == Counter(expected),
+    }
+
+
+def run_path(url: str, outputs: dict, payload: dict, keys: list[str]) -> dict:
+    client = clients(url)
+    seconds, outcome, summary = run_execution(
+        client("stepfunctions"), outputs["batch_state_machine_arn"], payload
+    )
+    result = {"images": len(keys), "seconds": round(seconds, 1), "execution": outcome}
+    if outcome == "SUCCEEDED":
+        result.update(count_outcomes(client("s3"), summary["results_uri"], keys))
+        result["images_per_s"] = round(len(keys) / seconds, 1)
+    return result
+
+
+def write_results(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "batch_scale.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [
+        "# Batches at scale on the local cloud",
+        "",
+        f"Command: `{results['command']}`  ",
+        f"{results['when']}; 2 shared cores, noisy.",
+        "",
+        "| path | images | execution | s | images/s | in document | missing | duplicated "
+        "| unknown | exactly one each | statuses |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["paths"].items():
+        lines.append(
+            f"| {name} | {r['images']} | {r['execution']} | {r['seconds']} | "
+            f"{r.get('images_per_s', '-')} | {r.get('results_in_document', '-')} | "
+            f"{r.get('missing', '-')} | {r.get('duplicated', '-')} | {r.get('unknown', '-')} | "
+            f"{r.get('exactly_one_each', '-')} | {r.get('statuses', '-')} |"
+        )
+    lines += [
+        "",
+        f"Memory of the local cloud and its workers afterwards: "
+        f"{results['memory_after_mb']:.0f} MB.",
+    ]
+    (RESULTS / "batch_scale.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    args = parser.parse_args(argv)
+    if shutil.which("terraform") is None:
+        print("bench_batch_scale: terraform is not on PATH", file=sys.stderr)
+        return 1
+    command = " ".join(
+        [".venv/bin/python", "benchmarks/bench_batch_scale.py", *(argv or sys.argv[1:])]
+    )
+    results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "paths": {}}
+    artifact = trained_artifact(ARCHIVE)
+    cifar = cifar_pngs(ARCHIVE, artifact.parent / "cifar")
+    pngs = sorted(cifar.rglob("*.png"))
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        process, _ = start("localcloud", port, work)
+        try:
+            print("1/3 terraform apply", flush=True)
+            outputs, _ = deploy(url, work, artifact)
+            s3, bucket = clients(url)("s3"), outputs["data_bucket"]
+            print(f"2/3 prefix path: {args.images} images", flush=True)
+            keys = upload(s3, bucket, pngs, args.images, "inputs/scale-prefix/")
+            payload = {"s3_bucket": bucket, "s3_prefix": "inputs/scale-prefix/"}
+            results["paths"]["prefix"] = run_path(url, outputs, payload, keys)
+            print(json.dumps(results["paths"]["prefix"]), flush=True)
+            print(f"3/3 list path: {args.images} images", flush=True)
+            keys = upload(s3, bucket, pngs, args.images, "inputs/scale-list/")
+            payload = {"images": [{"s3_bucket": bucket, "s3_key": k} for k in keys]}
+            results["paths"]["list"] = run_path(url, outputs, payload, keys)
+            print(json.dumps(results["paths"]["list"]), flush=True)
+            results["memory_after_mb"] = round(group_rss_mb(process.pid), 1)
+        finally:
+            stop(process)
+    results["command"] = command
+    write_results(results)
+    print(f"wrote {RESULTS / 'batch_scale.md'} and {RESULTS / 'batch_scale.json'}")
+    ok = all(r.get("exactly_one_each") for r in results["paths"].values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
