@@ -67,6 +67,12 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
         ("self", "state_props"),
     ),
     (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader"
+        ".eval.resource_eval_s3",
+        "ResourceEvalS3._handle_list_objects_v2",
+        ("env", "resource_runtime_part", "state_credentials"),
+    ),
+    (
         "moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer"
         ".resource_eval.resource_eval_s3",
         "ResourceEvalS3._handle_put_object",

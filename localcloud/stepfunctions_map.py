@@ -34,6 +34,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (  # noqa: E501
+    ResourceEvalS3 as ItemReaderS3,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
     DistributedIterationComponent,
 )
@@ -317,7 +320,21 @@ def _wrap_parse(original: Any) -> Any:
     return staticmethod(parse)
 
 
+def _list_objects_v2(env: Environment, resource_runtime_part: Any, state_credentials: Any) -> None:
+    """ItemReader s3:listObjectsV2 gives the Map every object under the prefix ("ItemReader
+    (Map)", Step Functions developer guide: a Distributed Map is built for millions of
+    objects), though one ListObjectsV2 page holds at most 1,000 keys (S3 API reference).
+    moto read the first page only, and failed on an empty prefix (no "Contents")."""
+    s3 = ItemReaderS3._get_s3_client(resource_runtime_part, state_credentials)
+    parameters = env.stack.pop()
+    objects: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(**parameters):
+        objects.extend(page.get("Contents", []))
+    env.stack.append(objects)
+
+
 def install() -> None:
+    ItemReaderS3._handle_list_objects_v2 = staticmethod(_list_objects_v2)
     AmazonStateLanguageParser.parse = _wrap_parse(AmazonStateLanguageParser.parse)
     DistributedItemProcessorWorker._eval_job = _wrap_eval_job(
         DistributedItemProcessorWorker._eval_job

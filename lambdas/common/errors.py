@@ -36,5 +36,9 @@ class ConfigurationError(ExpectedError):
     """An environment variable is missing or invalid."""
 
 
-class EndpointUnavailableError(Exception):
-    """The endpoint is throttled, overloaded or down: transient, retried by the state machine."""
+class EndpointUnavailableError(ExpectedError):
+    """The endpoint is throttled, overloaded or down: transient, retried by the state machine.
+
+    Named, so no alert per attempt: a retried attempt only logs; the final failure is
+    alerted once by the state machine (single image) or recorded with the batch's alert.
+    """

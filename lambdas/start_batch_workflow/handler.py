@@ -7,11 +7,10 @@ Out: {"execution_arn", "execution_name", "images"}; the execution's input is
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +18,13 @@ from urllib.parse import unquote_plus
 
 from common import config as env
 from common.aws import client
-from common.entry import entry_point, request_id
+from common.entry import entry_point
 from common.errors import InvalidEventError
 
 FUNCTION = "start_batch_workflow"
 INBOX_PREFIX = "inbox/"
 
 log = logging.getLogger(FUNCTION)
-# Step Functions execution names allow only these characters.
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @dataclass(frozen=True)
@@ -56,12 +53,24 @@ def _field(record: dict[str, Any], index: int, *path: str) -> str:
     return value
 
 
-def images_from_records(event: dict[str, Any]) -> list[dict[str, str]]:
-    """The created objects under inbox/, in record order; other records are skipped."""
+@dataclass(frozen=True)
+class CreatedObject:
+    """One created object version: (bucket, key, version) names it across redeliveries."""
+
+    bucket: str
+    key: str
+    version: str
+
+    def image(self) -> dict[str, str]:
+        return {"s3_bucket": self.bucket, "s3_key": self.key}
+
+
+def created_objects(event: dict[str, Any]) -> list[CreatedObject]:
+    """The objects created under inbox/, in record order, each once; other records skipped."""
     records = event.get("Records")
     if not isinstance(records, list) or not records:
         raise InvalidEventError("the event is not an S3 notification: no 'Records' list")
-    images = []
+    objects: dict[CreatedObject, None] = {}
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise InvalidEventError(f"Records[{index}] is not an object")
@@ -71,23 +80,37 @@ def images_from_records(event: dict[str, Any]) -> list[dict[str, str]]:
         # S3 notifications URL-encode keys, with '+' for spaces.
         key = unquote_plus(_field(record, index, "s3", "object", "key"))
         if key.startswith(INBOX_PREFIX) and not key.endswith("/"):
-            images.append({"s3_bucket": bucket, "s3_key": key})
-    return images
+            objects[CreatedObject(bucket, key, object_version(record))] = None
+    return list(objects)
 
 
-def execution_name(context: Any) -> str:
-    """Unique per notification; Lambda's retries of one event keep its request id, and
-    StartExecution with the same name and input returns the execution already started."""
-    unique = _NAME_UNSAFE.sub("-", request_id(context) or str(uuid.uuid4()))
-    return f"inbox-{unique}"[:80]
+def object_version(record: dict[str, Any]) -> str:
+    """What tells this upload from another of the same key ("Event message structure",
+    S3 user guide): versionId in a versioned bucket, else the sequencer, else the ETag."""
+    obj = record["s3"].get("object") or {}
+    for field in ("versionId", "sequencer", "eTag"):
+        if isinstance(obj.get(field), str) and obj[field]:
+            return f"{field}={obj[field]}"
+    return ""
+
+
+def execution_name(objects: list[CreatedObject]) -> str:
+    """The same objects give the same name: S3 delivers a notification at least once, and
+    StartExecution with a name already used returns that execution (same input, still
+    running) or ExecutionAlreadyExists, so a redelivered event never starts a second batch."""
+    digest = hashlib.sha256()
+    for obj in sorted(objects, key=lambda o: (o.bucket, o.key, o.version)):
+        digest.update(json.dumps([obj.bucket, obj.key, obj.version]).encode())
+    return f"inbox-{digest.hexdigest()[:40]}"
 
 
 def start(event: dict[str, Any], config: Config, context: Any) -> dict[str, Any]:
     # S3 sends a TestEvent once, when the notification is configured.
-    images = [] if event.get("Event") == "s3:TestEvent" else images_from_records(event)
-    if not images:
+    objects = [] if event.get("Event") == "s3:TestEvent" else created_objects(event)
+    if not objects:
         return {"execution_arn": None, "execution_name": None, "images": 0}
-    name = execution_name(context)
+    images = [obj.image() for obj in objects]
+    name = execution_name(objects)
     try:
         arn = STATES.start_execution(
             stateMachineArn=config.state_machine_arn,

@@ -196,3 +196,42 @@ def test_items_read_with_list_objects_v2_are_written_too(local_cloud, lambda_rol
     entries = read_json(s3, manifest["ResultFiles"]["SUCCEEDED"][0]["Key"])
     keys = sorted(json.loads(e["Input"])["key"] for e in entries)
     assert keys == [f"inputs/item-{n}.json" for n in range(3)]
+
+
+def reader_over(prefix: str) -> dict:
+    return {
+        "ItemReader": {
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": BUCKET, "Prefix": prefix},
+        },
+        "ItemSelector": {"n.$": "$$.Map.Item.Index", "fail": False},
+    }
+
+
+def test_list_objects_v2_reads_past_the_first_page_of_1000_keys(local_cloud, lambda_role, bucket):
+    """ListObjectsV2 answers at most 1,000 keys a page (S3 API reference); the ItemReader
+    gives the Map every object under the prefix ("ItemReader (Map)")."""
+    s3 = local_cloud.client("s3")
+    for n in range(1001):
+        s3.put_object(Bucket=BUCKET, Key=f"many/{n:04d}.json", Body=b"{}")
+
+    execution = run(
+        local_cloud, lambda_role, "dmap-pages", machine({}, items=reader_over("many/")), {}
+    )
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    manifest = read_json(s3, json.loads(execution["output"])["ResultWriterDetails"]["Key"])
+    entries = [e for f in manifest["ResultFiles"]["SUCCEEDED"] for e in read_json(s3, f["Key"])]
+    assert len(entries) == 1001
+
+
+def test_an_empty_prefix_is_a_map_over_no_items(local_cloud, lambda_role, bucket):
+    s3 = local_cloud.client("s3")
+
+    execution = run(
+        local_cloud, lambda_role, "dmap-empty", machine({}, items=reader_over("none/")), {}
+    )
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    manifest = read_json(s3, json.loads(execution["output"])["ResultWriterDetails"]["Key"])
+    assert manifest["ResultFiles"]["SUCCEEDED"] == [] and manifest["ResultFiles"]["FAILED"] == []

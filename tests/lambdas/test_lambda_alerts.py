@@ -19,39 +19,22 @@ def classify_event(png: bytes) -> dict:
     }
 
 
-def test_endpoint_outage_alerts_with_source_type_message_request_id_and_input(
-    load_handler, aws, stub, context, png
+def test_endpoint_outage_is_logged_not_alerted_per_attempt(
+    load_handler, aws, stub, context, png, caplog
 ) -> None:
+    """The state machine retries EndpointUnavailableError: one outage would otherwise alert
+    once per attempt. Its final failure alerts once, from the state machine's Catch."""
     handler = load_handler("classify_image")
     stub.reply = model_error(503, "worker died")
-    context.aws_request_id = "req-outage-1"
 
-    with pytest.raises(handler.EndpointUnavailableError):
+    with caplog.at_level(logging.INFO), pytest.raises(handler.EndpointUnavailableError):
         handler.lambda_handler(classify_event(png), context)
 
-    [alert] = aws.alerts()
-    assert alert["source"] == "classify_image"
-    assert alert["error_type"] == "EndpointUnavailableError"
-    assert "worker died" in alert["message"]
-    assert alert["request_id"] == "req-outage-1"
-    assert alert["input"] == {"s3_bucket": "scones-data", "s3_key": "images/bicycle.png"}
-    assert alert["_raw"]["Subject"] == "classify_image: EndpointUnavailableError"
+    assert aws.alerts() == []
+    assert any("worker died" in r.getMessage() for r in caplog.records)
 
 
-def test_alert_never_carries_image_bytes(load_handler, aws, stub, context, png) -> None:
-    handler = load_handler("classify_image")
-    stub.reply = service_error("ServiceUnavailable")
-    image_data = classify_event(png)["image_data"]
-
-    with pytest.raises(handler.EndpointUnavailableError):
-        handler.lambda_handler(classify_event(png), context)
-
-    [alert] = aws.alerts()
-    assert image_data[:64] not in json.dumps(alert)
-    assert set(alert) == {"source", "error_type", "message", "request_id", "input", "_raw"}
-
-
-def test_unexpected_aws_error_alerts_and_is_re_raised(
+def test_unexpected_error_alerts_with_source_type_message_request_id_and_input(
     load_handler, aws, stub, context, png
 ) -> None:
     from botocore.exceptions import ClientError
@@ -59,21 +42,45 @@ def test_unexpected_aws_error_alerts_and_is_re_raised(
     handler = load_handler("classify_image")
     # What the runtime answers for an endpoint that does not exist: a deployment bug.
     stub.reply = service_error("ValidationError", 400)
+    context.aws_request_id = "req-bug-1"
 
     with pytest.raises(ClientError, match="ValidationError"):
         handler.lambda_handler(classify_event(png), context)
 
-    assert [a["error_type"] for a in aws.alerts()] == ["ValidationError"]
+    [alert] = aws.alerts()
+    assert alert["source"] == "classify_image"
+    assert alert["error_type"] == "ValidationError"
+    assert "ValidationError" in alert["message"]
+    assert alert["request_id"] == "req-bug-1"
+    assert alert["input"] == {"s3_bucket": "scones-data", "s3_key": "images/bicycle.png"}
+    assert alert["_raw"]["Subject"] == "classify_image: ValidationError"
+
+
+def test_alert_never_carries_image_bytes(load_handler, aws, stub, context, png) -> None:
+    from botocore.exceptions import ClientError
+
+    handler = load_handler("classify_image")
+    stub.reply = service_error("ValidationError", 400)
+    image_data = classify_event(png)["image_data"]
+
+    with pytest.raises(ClientError):
+        handler.lambda_handler(classify_event(png), context)
+
+    [alert] = aws.alerts()
+    assert image_data[:64] not in json.dumps(alert)
+    assert set(alert) == {"source", "error_type", "message", "request_id", "input", "_raw"}
 
 
 def test_every_failure_is_its_own_alert(load_handler, aws, stub, context, png) -> None:
-    """No FIFO topic, no deduplication id: two outages in a row give two alerts."""
+    """No FIFO topic, no deduplication id: two unexpected failures give two alerts."""
+    from botocore.exceptions import ClientError
+
     handler = load_handler("classify_image")
-    stub.reply = model_error(500)
+    stub.reply = service_error("ValidationError", 400)
 
     for request_id in ("req-a", "req-b"):
         context.aws_request_id = request_id
-        with pytest.raises(handler.EndpointUnavailableError):
+        with pytest.raises(ClientError):
             handler.lambda_handler(classify_event(png), context)
 
     assert [a["request_id"] for a in aws.alerts()] == ["req-a", "req-b"]
@@ -82,11 +89,13 @@ def test_every_failure_is_its_own_alert(load_handler, aws, stub, context, png) -
 def test_failure_to_publish_is_logged_and_the_original_error_raised(
     load_handler, aws, stub, context, png, caplog
 ) -> None:
+    from botocore.exceptions import ClientError
+
     missing_topic = aws.topic_arn.replace("scones-alerts", "deleted-topic")
     handler = load_handler("classify_image", ALERT_TOPIC_ARN=missing_topic)
-    stub.reply = model_error(500)
+    stub.reply = service_error("ValidationError", 400)
 
-    with caplog.at_level(logging.INFO), pytest.raises(handler.EndpointUnavailableError):
+    with caplog.at_level(logging.INFO), pytest.raises(ClientError):
         handler.lambda_handler(classify_event(png), context)
 
     assert any(r.getMessage() == "could not publish the alert" for r in caplog.records)

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import quote_plus
 
 import boto3
 
 
-def record(key: str, event_name: str = "ObjectCreated:Put", bucket: str = "scones-data") -> dict:
+def record(
+    key: str,
+    event_name: str = "ObjectCreated:Put",
+    bucket: str = "scones-data",
+    version: str = "v1",
+) -> dict:
+    """A record as S3 sends it ("Event message structure", S3 user guide)."""
+    obj = {
+        "key": quote_plus(key, safe="/"),
+        "versionId": version,
+        "sequencer": "0065A1B2C3D4E5F601",
+    }
     return {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "eventName": event_name,
-        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/")}},
+        "s3": {"bucket": {"name": bucket}, "object": obj},
     }
 
 
@@ -46,24 +58,58 @@ def test_uploads_to_the_inbox_start_one_execution_with_the_images(
     }
 
 
-def test_each_notification_gets_its_own_execution_name(load_handler, aws, context) -> None:
+def test_different_uploads_get_different_execution_names(load_handler, aws, context) -> None:
     handler = load_handler("start_batch_workflow")
-    context.aws_request_id = "11111111-aaaa"
     first = handler.lambda_handler({"Records": [record("inbox/a.png")]}, context)
-    context.aws_request_id = "22222222-bbbb"
     second = handler.lambda_handler({"Records": [record("inbox/b.png")]}, context)
 
     assert first["execution_name"] != second["execution_name"]
     assert len(executions()) == 2
 
 
-def test_request_id_is_made_a_valid_execution_name(load_handler, aws, context) -> None:
+def test_the_same_notification_delivered_twice_starts_one_execution(
+    load_handler, aws, context
+) -> None:
+    """S3 delivers notifications at least once: a redelivery has another request id."""
     handler = load_handler("start_batch_workflow")
-    context.aws_request_id = "local:request/7 ok"
+    event = {"Records": [record("inbox/a.png")]}
+    context.aws_request_id = "11111111-aaaa"
+    first = handler.lambda_handler(event, context)
+    context.aws_request_id = "22222222-bbbb"
 
-    result = handler.lambda_handler({"Records": [record("inbox/a.png")]}, context)
+    again = handler.lambda_handler(event, context)
 
-    assert result["execution_name"] == "inbox-local-request-7-ok"
+    assert again["execution_arn"] == first["execution_arn"]
+    assert len(executions()) == 1
+
+
+def test_a_new_version_of_the_same_key_is_a_new_batch(load_handler, aws, context) -> None:
+    handler = load_handler("start_batch_workflow")
+
+    first = handler.lambda_handler({"Records": [record("inbox/a.png", version="v1")]}, context)
+    second = handler.lambda_handler({"Records": [record("inbox/a.png", version="v2")]}, context)
+
+    assert first["execution_name"] != second["execution_name"]
+    assert len(executions()) == 2
+
+
+def test_a_record_listed_twice_is_one_image(load_handler, aws, context) -> None:
+    handler = load_handler("start_batch_workflow")
+    event = {"Records": [record("inbox/a.png"), record("inbox/a.png"), record("inbox/b.png")]}
+
+    result = handler.lambda_handler(event, context)
+
+    [execution] = executions()
+    keys = [image["s3_key"] for image in json.loads(execution["input"])["images"]]
+    assert keys == ["inbox/a.png", "inbox/b.png"] and result["images"] == 2
+
+
+def test_execution_name_is_a_valid_step_functions_name(load_handler, aws, context) -> None:
+    handler = load_handler("start_batch_workflow")
+
+    result = handler.lambda_handler({"Records": [record("inbox/odd name+/x.png")]}, context)
+
+    assert re.fullmatch(r"inbox-[0-9a-f]{40}", result["execution_name"])
 
 
 def test_retried_notification_does_not_start_a_second_execution(load_handler, aws, context) -> None:
