@@ -6,19 +6,43 @@ API, Step Functions' lambda:invoke, S3 notifications), so it is the one we repla
 `Unhandled` function error and asynchronous `Event` invocations.
 `LambdaFunction.get_configuration` is wrapped to return the `DeadLetterConfig` moto
 accepts but drops (the AWS provider would otherwise see a diff on every plan).
+
+Asynchronous (`Event`) invocations are queued and handled as AWS documents ("How Lambda
+handles errors and retries with asynchronous invocation",
+https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html): a
+function error is retried up to the function's `MaximumRetryAttempts` (default 2), one
+minute before the first retry and two before the second, with the same request id; an
+event older than `MaximumEventAgeInSeconds` (default 21600) is discarded; a discarded
+event goes to the `OnFailure` destination as an invocation record and to the dead-letter
+queue as-is, a processed one to the `OnSuccess` destination ("Capturing records of Lambda
+asynchronous invocations", .../invocation-async-retain-records.html). Those waits are
+AWS seconds times `LOCALCLOUD_ASYNC_TIME_SCALE` (default 0.01: 0.6 s and 1.2 s).
+S3 notifications take this path too (`moto.s3.notifications._invoke_awslambda` is
+replaced: moto invoked the function synchronously and dropped its errors).
+`LambdaBackend.put/update_function_event_invoke_config` are replaced: moto appends a
+second configuration (and keeps answering with the first) instead of overwriting or
+updating it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from moto.awslambda.exceptions import LambdaClientError
-from moto.awslambda.models import LambdaFunction
+from moto.awslambda.exceptions import LambdaClientError, UnknownEventConfig
+from moto.awslambda.models import EventInvokeConfig, LambdaBackend, LambdaFunction
+from moto.awslambda.utils import get_backend
+from moto.s3 import notifications as s3_notifications
 
-from .lambda_workers import FunctionSpec, WorkerPool
+from .lambda_workers import FunctionSpec, Invocation, WorkerPool
 
 LOG = logging.getLogger(__name__)
 _state: dict[str, Any] = {}
@@ -63,6 +87,22 @@ def _runtime_error(error_type: str, message: str) -> tuple[str, bool, str]:
 
 def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
     """Runs the handler; returns (payload JSON, errored, log tail) like moto's original."""
+    return _run(self, event, None)
+
+
+def _pool_invoke(spec: FunctionSpec, code: bytes, logs: Any, event: Any, request_id: str | None):
+    pool: WorkerPool = _state["pool"]
+    if request_id is None:
+        return pool.invoke(spec, code, logs, event)
+    # A retried asynchronous event keeps its request id, as in AWS.
+    worker = pool._acquire(spec, code, logs)
+    try:
+        return worker.invoke(event, request_id)
+    finally:
+        pool._release(worker)
+
+
+def _run(self: LambdaFunction, event: Any, request_id: str | None) -> tuple[str, bool, str]:
     if not (self.run_time or "").startswith("python"):
         return _runtime_error(
             "Runtime.InvalidRuntime",
@@ -72,8 +112,9 @@ def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, 
         return _runtime_error("Runtime.InvalidEntrypoint", "the function has no zip code")
     if event is None or event == "{}":  # moto passes the text "{}" for an empty payload
         event = {}
-    pool: WorkerPool = _state["pool"]
-    result = pool.invoke(function_spec(self), self.code_bytes, self.logs_backend, event)
+    result: Invocation = _pool_invoke(
+        function_spec(self), self.code_bytes, self.logs_backend, event, request_id
+    )
     if len(result.payload.encode("utf-8")) > MAX_RESPONSE_BYTES:
         payload, _, message = _runtime_error(
             "Function.ResponseSizeTooLarge",
@@ -96,8 +137,8 @@ def _wrap_invoke(original: Any) -> Any:
         if invocation_type in (None, "RequestResponse") and size > MAX_REQUEST_BYTES:
             raise RequestEntityTooLargeException()
         if invocation_type == "Event":
-            # AWS queues the event and answers 202 at once; errors only reach the logs.
-            _state["async"].submit(original, self, body, {}, {})
+            # AWS queues the event and answers 202 at once.
+            enqueue_event(self, body)
             return ""
         payload = original(self, body, request_headers, response_headers)
         # Errors from a running handler are `Unhandled` in every current runtime.
@@ -107,6 +148,275 @@ def _wrap_invoke(original: Any) -> Any:
 
     invoke.__wrapped__ = original  # type: ignore[attr-defined]
     return invoke
+
+
+# ------------------------------------------------------------ asynchronous invocations
+
+# AWS's defaults and waits, in AWS seconds ("Configuring error handling settings for
+# Lambda asynchronous invocations"; the error-handling page for the waits).
+DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 2
+DEFAULT_MAXIMUM_EVENT_AGE_S = 21600
+RETRY_WAITS_S = (60, 120)
+DEFAULT_TIME_SCALE = 0.01
+FAILURE_DETAIL_TYPE = "Lambda Function Invocation Result - Failure"
+SUCCESS_DETAIL_TYPE = "Lambda Function Invocation Result - Success"
+
+
+def time_scale() -> float:
+    """Local seconds per AWS second for asynchronous waits and event ages."""
+    raw = os.environ.get("LOCALCLOUD_ASYNC_TIME_SCALE", str(DEFAULT_TIME_SCALE))
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = -1.0
+    if scale < 0:
+        raise ValueError(f"LOCALCLOUD_ASYNC_TIME_SCALE must be a number >= 0, not {raw!r}")
+    return scale
+
+
+@dataclass
+class AsyncEvent:
+    """One event in a function's asynchronous queue."""
+
+    function: LambdaFunction
+    payload: Any
+    request_id: str
+    queued_at: float  # time.monotonic()
+    attempts: int = 0
+    last: tuple[str, bool] | None = None  # (payload JSON, errored) of the last attempt
+
+
+class InvalidRequestContentException(LambdaClientError):
+    code = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "InvalidRequestContentException", f"Could not parse request body into json: {detail}"
+        )
+
+
+def enqueue_event(fn: LambdaFunction, body: str | bytes | None) -> str:
+    """Queues an `Event` invocation; returns its request id."""
+    try:
+        payload = json.loads(body) if body else {}
+    except ValueError as exc:
+        raise InvalidRequestContentException(str(exc)) from exc
+    event = AsyncEvent(fn, payload, str(uuid.uuid4()), time.monotonic())
+    _state["async"].submit(_attempt, event)
+    return event.request_id
+
+
+def event_invoke_config(fn: LambdaFunction) -> dict:
+    configs = getattr(fn, "event_invoke_config", None) or []
+    return dict(configs[0].config) if configs else {}
+
+
+def _attempt(event: AsyncEvent) -> None:
+    try:
+        _attempt_once(event)
+    except Exception:  # never lose the executor thread; AWS would keep the event
+        LOG.exception("asynchronous invocation of %s failed", event.function.function_name)
+
+
+def _attempt_once(event: AsyncEvent) -> None:
+    fn, scale = event.function, time_scale()
+    config = event_invoke_config(fn)
+    max_age = config.get("MaximumEventAgeInSeconds", DEFAULT_MAXIMUM_EVENT_AGE_S)
+    if time.monotonic() - event.queued_at > max_age * scale:
+        _discard(event, "EventAgeExceeded", config)
+        return
+    event.attempts += 1
+    payload, errored, _ = _run(fn, event.payload, event.request_id)
+    event.last = (payload, errored)
+    if not errored:
+        _send_record(event, config, "OnSuccess", "Success")
+        return
+    retries = config.get("MaximumRetryAttempts", DEFAULT_MAXIMUM_RETRY_ATTEMPTS)
+    if event.attempts > retries:
+        _discard(event, "RetriesExhausted", config)
+        return
+    wait = RETRY_WAITS_S[min(event.attempts, len(RETRY_WAITS_S)) - 1] * scale
+    LOG.info(
+        "%s: attempt %d of request %s failed, retrying in %.2f s",
+        fn.function_name,
+        event.attempts,
+        event.request_id,
+        wait,
+    )
+    timer = threading.Timer(wait, _state["async"].submit, args=(_attempt, event))
+    timer.daemon = True
+    timer.start()
+
+
+def invocation_record(event: AsyncEvent, condition: str) -> dict:
+    """The record Lambda sends to a destination (AWS's documented JSON format)."""
+    fn = event.function
+    version = str(fn.version)
+    now = datetime.now(UTC)
+    record: dict[str, Any] = {
+        "version": "1.0",
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "requestContext": {
+            "requestId": event.request_id,
+            "functionArn": f"{fn.function_arn}:{version}"
+            if version == "$LATEST"
+            else fn.function_arn,
+            "condition": condition,
+            "approximateInvokeCount": event.attempts,
+        },
+        "requestPayload": event.payload,
+    }
+    if event.last is not None:
+        payload, errored = event.last
+        context: dict[str, Any] = {"statusCode": 200, "executedVersion": version}
+        if errored:
+            context["functionError"] = "Unhandled"
+        try:
+            response = json.loads(payload) if payload else None
+        except ValueError:
+            response = payload
+        record["responseContext"] = context
+        record["responsePayload"] = response
+    return record
+
+
+def _discard(event: AsyncEvent, condition: str, config: dict) -> None:
+    LOG.warning(
+        "%s: request %s discarded (%s after %d attempt(s))",
+        event.function.function_name,
+        event.request_id,
+        condition,
+        event.attempts,
+    )
+    _send_record(event, config, "OnFailure", condition)
+    _send_to_dead_letter_queue(event)
+
+
+def _client(service: str, arn: str) -> Any:
+    """A client back to this local cloud, in the destination's region."""
+    from .cli import client
+
+    return client(_state["pool"].port, service, region=arn.split(":")[3])
+
+
+def _queue_url(arn: str) -> str:
+    _, _, _, _, account, name = arn.split(":", 5)
+    sqs = _client("sqs", arn)
+    return sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
+def _send_record(event: AsyncEvent, config: dict, which: str, condition: str) -> None:
+    destination = ((config.get("DestinationConfig") or {}).get(which) or {}).get("Destination")
+    if not destination:
+        return
+    record = invocation_record(event, condition)
+    body = json.dumps(record)
+    service = destination.split(":")[2]
+    try:
+        if service == "sqs":
+            _client("sqs", destination).send_message(
+                QueueUrl=_queue_url(destination), MessageBody=body
+            )
+        elif service == "sns":
+            _client("sns", destination).publish(TopicArn=destination, Message=body)
+        elif service == "lambda":
+            _client("lambda", destination).invoke(
+                FunctionName=destination, InvocationType="Event", Payload=body
+            )
+        elif service == "events":
+            detail_type = SUCCESS_DETAIL_TYPE if which == "OnSuccess" else FAILURE_DETAIL_TYPE
+            _client("events", destination).put_events(
+                Entries=[
+                    {
+                        "Source": "lambda",
+                        "DetailType": detail_type,
+                        "Detail": body,
+                        "EventBusName": destination,
+                        "Resources": [event.function.function_arn, destination],
+                    }
+                ]
+            )
+        else:
+            raise ValueError(f"the local cloud delivers no records to {service} destinations")
+    except Exception:  # AWS counts DestinationDeliveryFailures and drops the record
+        LOG.exception(
+            "%s record for %s not delivered to %s", condition, event.request_id, destination
+        )
+
+
+def _send_to_dead_letter_queue(event: AsyncEvent) -> None:
+    """The event as-is, with RequestID, ErrorCode and ErrorMessage attributes."""
+    target = (getattr(event.function, "dead_letter_config", None) or {}).get("TargetArn")
+    if not target:
+        return
+    message = ""
+    if event.last is not None:
+        try:
+            message = str(json.loads(event.last[0]).get("errorMessage", ""))
+        except (ValueError, AttributeError):
+            message = event.last[0]
+    body = json.dumps(event.payload)
+    try:
+        if target.split(":")[2] == "sqs":
+            _client("sqs", target).send_message(
+                QueueUrl=_queue_url(target),
+                MessageBody=body,
+                MessageAttributes={
+                    "RequestID": {"DataType": "String", "StringValue": event.request_id},
+                    "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                    "ErrorMessage": {"DataType": "String", "StringValue": message[:1024] or "-"},
+                },
+            )
+        else:
+            _client("sns", target).publish(
+                TopicArn=target,
+                Message=body,
+                MessageAttributes={
+                    "RequestID": {"DataType": "String", "StringValue": event.request_id},
+                    "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                    "ErrorMessage": {"DataType": "String", "StringValue": message[:1024] or "-"},
+                },
+            )
+    except Exception:  # AWS counts DeadLetterErrors and deletes the event
+        LOG.exception("event %s not delivered to dead-letter queue %s", event.request_id, target)
+
+
+def invoke_from_s3(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+    """S3 invokes a function asynchronously ("Process Amazon S3 event notifications with
+    Lambda"): moto calls it like a synchronous request, without the `Event` type."""
+    try:
+        fn = get_backend(account_id, region_name).get_function(fn_arn)
+        fn.invoke(json.dumps(event_body), {"x-amz-invocation-type": "Event"}, {})
+    except Exception:  # the upload has succeeded whatever happens here, as in AWS
+        LOG.exception("S3 notification to %s not queued", fn_arn)
+
+
+def put_function_event_invoke_config(
+    self: LambdaBackend, function_name: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Overwrites the function's configuration, as AWS does (moto appends a second one)."""
+    fn = self.get_function(function_name)
+    event_config = EventInvokeConfig(fn.function_arn, time.time(), dict(config))
+    fn.event_invoke_config = [event_config]
+    return event_config.response()
+
+
+def update_function_event_invoke_config(
+    self: LambdaBackend, function_name: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Changes only the options given (moto's update was a put that kept the old one)."""
+    fn = self.get_function(function_name)
+    if not fn.event_invoke_config:
+        raise UnknownEventConfig(fn.function_arn)
+    merged = dict(fn.event_invoke_config[0].config)
+    for name, value in config.items():
+        if name == "DestinationConfig":
+            merged[name] = {**(merged.get(name) or {}), **(value or {})}
+        else:
+            merged[name] = value
+    event_config = EventInvokeConfig(fn.function_arn, time.time(), merged)
+    fn.event_invoke_config = [event_config]
+    return event_config.response()
 
 
 def _wrap_init(original: Any) -> Any:
@@ -150,3 +460,6 @@ def install(pool: WorkerPool) -> None:
         LambdaFunction.update_configuration
     )
     LambdaFunction.get_configuration = _wrap_get_configuration(LambdaFunction.get_configuration)
+    LambdaBackend.put_function_event_invoke_config = put_function_event_invoke_config
+    s3_notifications._invoke_awslambda = invoke_from_s3
+    LambdaBackend.update_function_event_invoke_config = update_function_event_invoke_config
