@@ -16,6 +16,7 @@ from . import (
     sagemaker_control,
     sagemaker_runtime,
     stepfunctions_api,
+    stepfunctions_history,
     stepfunctions_map,
 )
 from .lambda_workers import WorkerPool
@@ -42,6 +43,17 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
         ("definition",),
     ),
     ("moto.stepfunctions.responses", "StepFunctionResponse.stepfunction_backend", ()),
+    (
+        "moto.stepfunctions.parser.asl.eval.event.event_manager",
+        "EventManager.add_event",
+        ("self", "context", "event_type", "event_details", "timestamp", "update_source_event_id"),
+    ),
+    (
+        "moto.stepfunctions.parser.backend.execution_worker",
+        "ExecutionWorker._get_evaluation_environment",
+        ("self",),
+    ),
+    ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_error", ("self", "error")),
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse", ()),
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor"
@@ -113,6 +125,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     lambda_invoke.install(pool)
     stepfunctions_api.install()
     stepfunctions_map.install()
+    stepfunctions_history.install()
     s3_notifications.install()
     s3_bucket_policy.install()
     sagemaker_control.install(scratch)
