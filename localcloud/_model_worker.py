@@ -6,6 +6,8 @@ artifact's `code/` directory, the standard library and the serving packages
 that imports `code/inference.py` from the extracted `model.tar.gz`. The model is loaded
 once through `model_fn`; each request goes through `input_fn` -> `predict_fn` ->
 `output_fn`. One JSON request per line on stdin, one reply per line on the protocol pipe.
+A `{"ping": true}` line is the health check (SageMaker's `GET /ping`): answered at once
+with `{"ok": true, "pong": true}` by a container that still reads its requests.
 """
 
 import base64
@@ -73,7 +75,11 @@ def main() -> None:
         return
     protocol.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
-        protocol.write(json.dumps(_serve(handler, model, json.loads(line))) + "\n")
+        request = json.loads(line)
+        reply = (
+            {"ok": True, "pong": True} if request.get("ping") else _serve(handler, model, request)
+        )
+        protocol.write(json.dumps(reply) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,15 @@ SageMaker gives it its own container: the artifact's code never runs inside the 
 process (its imports, crashes and memory stay out of the server), the server process
 does not need onnxruntime, and stopping an endpoint frees its memory. A request costs
 one pipe round trip, well under a millisecond next to the inference itself.
+
+A `ModelHost` keeps one variant's container serving, as SageMaker keeps an instance
+healthy: a health check (the container's `ping`, SageMaker's `GET /ping`) every
+`LOCALCLOUD_MODEL_PING_INTERVAL` seconds, an invocation that gets no answer within
+`LOCALCLOUD_MODEL_INVOKE_TIMEOUT` seconds (60, SageMaker's limit) kills the hung
+container, and a dead or hung container is restarted with backoff, at most
+`LOCALCLOUD_MODEL_MAX_RESTARTS` times in `LOCALCLOUD_MODEL_RESTART_WINDOW` seconds;
+past that the host is unhealthy and stays down. Every restart is logged (the server's
+log and the endpoint's CloudWatch log stream).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import queue
 import site
@@ -22,6 +32,8 @@ import tarfile
 import threading
 import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,9 +43,31 @@ from moto.s3.models import s3_backends
 
 from .pipe_worker import PipeWorker
 
+LOG = logging.getLogger(__name__)
 WORKER_SCRIPT = Path(__file__).with_name("_model_worker.py")
-LOAD_TIMEOUT_S = float(os.environ.get("LOCALCLOUD_MODEL_LOAD_TIMEOUT", "180"))
-INVOKE_TIMEOUT_S = 60.0  # SageMaker's limit for a real-time invocation
+
+
+def _setting(name: str, default: float) -> float:
+    value = float(os.environ.get(name, default))
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+    return value
+
+
+LOAD_TIMEOUT_S = _setting("LOCALCLOUD_MODEL_LOAD_TIMEOUT", 180)
+# SageMaker's limit for a real-time invocation: the container answers within 60 s.
+INVOKE_TIMEOUT_S = _setting("LOCALCLOUD_MODEL_INVOKE_TIMEOUT", 60)
+PING_INTERVAL_S = _setting("LOCALCLOUD_MODEL_PING_INTERVAL", 5)
+PING_TIMEOUT_S = _setting("LOCALCLOUD_MODEL_PING_TIMEOUT", 5)
+MAX_RESTARTS = int(_setting("LOCALCLOUD_MODEL_MAX_RESTARTS", 5))
+RESTART_WINDOW_S = _setting("LOCALCLOUD_MODEL_RESTART_WINDOW", 600)
+RESTART_BACKOFF_S = _setting("LOCALCLOUD_MODEL_RESTART_BACKOFF", 1)
+MAX_BACKOFF_S = 30.0
+
+# Why a reply carries no answer from the model (ModelReply.failure):
+TIMED_OUT = "timed_out"  # no answer within the invocation timeout: the container hung
+EXITED = "exited"  # the container died while serving the request
+UNAVAILABLE = "unavailable"  # no container to send it to (restarting or unhealthy)
 
 
 class ModelLoadError(Exception):
@@ -46,6 +80,12 @@ class ModelReply:
     body: bytes
     content_type: str
     status: int = 200
+    failure: str | None = None  # TIMED_OUT, EXITED or UNAVAILABLE: the model never answered
+
+
+def _failed(failure: str, message: str, status: int = 500) -> ModelReply:
+    body = json.dumps({"message": message}).encode()
+    return ModelReply(False, body, "application/json", status, failure)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -99,6 +139,9 @@ class ModelWorker(PipeWorker):
     ) -> None:
         self._lock = threading.Lock()
         self._log = log
+        self._broken = False  # once it failed, a container never serves again
+        self._killed_hung = False
+        self._busy_since = 0.0
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
         env.update(environment)
         env.update({"SM_MODEL_DIR": str(model_dir), "OMP_NUM_THREADS": "1"})
@@ -124,27 +167,75 @@ class ModelWorker(PipeWorker):
             reason = (hello or {}).get("message", "the worker exited while loading")
             raise ModelLoadError(f"loading the model through code/inference.py failed: {reason}")
 
+    @property
+    def busy_for(self) -> float:
+        """Seconds the request being served has taken so far (0 when idle)."""
+        since = self._busy_since
+        return time.monotonic() - since if since else 0.0
+
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> ModelReply:
+        """One request; a container that does not answer within the timeout is killed."""
         request = {
             "body_b64": base64.b64encode(body).decode("ascii"),
             "content_type": content_type,
             "accept": accept,
         }
+        line = json.dumps(request) + "\n"
+        del request, body
         with self._lock:
-            assert self.process.stdin is not None
+            if self._broken or not self.alive:
+                self._broken = True
+                return _failed(UNAVAILABLE, "the model container is not running")
+            self._busy_since = time.monotonic()
             try:
-                self.process.stdin.write(json.dumps(request) + "\n")
+                assert self.process.stdin is not None
+                self.process.stdin.write(line)
                 self.process.stdin.flush()
                 reply = self._replies.get(timeout=INVOKE_TIMEOUT_S)
-            except (queue.Empty, BrokenPipeError, OSError):
-                reply = None
-        if reply is None:
-            self.stop()
-            message = json.dumps({"message": "the model container stopped answering"})
-            return ModelReply(False, message.encode(), "application/json", 500)
+            except queue.Empty:
+                reply = TIMED_OUT
+            except (BrokenPipeError, OSError, ValueError):
+                reply = None  # the pipe closed: the container is gone
+            finally:
+                self._busy_since = 0.0
+            if reply is None or reply == TIMED_OUT:
+                failure = TIMED_OUT if reply == TIMED_OUT or self._killed_hung else EXITED
+                self._broken = True
+                self.stop()
+                if failure == TIMED_OUT:
+                    return _failed(failure, f"no answer within {INVOKE_TIMEOUT_S:g} s")
+                code = self.process.returncode
+                return _failed(failure, f"the model container exited (exit code {code})")
         if reply["ok"]:
             return ModelReply(True, base64.b64decode(reply["body_b64"]), reply["content_type"])
         return ModelReply(False, reply["message"].encode(), "application/json", reply["status"])
+
+    def ping(self) -> bool | None:
+        """The health check: True if the container answered, None if it is busy serving."""
+        if self._broken or not self.alive:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write('{"ping": true}\n')
+            self.process.stdin.flush()
+            reply = self._replies.get(timeout=PING_TIMEOUT_S)
+        except (queue.Empty, BrokenPipeError, OSError, ValueError):
+            reply = None
+        finally:
+            self._lock.release()
+        if not (reply and reply.get("pong")):
+            self._broken = True
+            self.stop()
+            return False
+        return True
+
+    def kill_hung(self) -> None:
+        """Kills a container stuck in one request (its pipe may be blocked mid-write)."""
+        self._killed_hung = True
+        self._broken = True
+        self.stop()
 
 
 def container_of(model: Any) -> dict[str, Any]:
@@ -166,3 +257,143 @@ def start_model_worker(
 
 def log_stream_name(variant: str) -> str:
     return f"{variant}/{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:12]}-{int(time.time())}"
+
+
+class ModelHost:
+    """One variant's container, kept serving: health checks, bounded restarts with backoff.
+
+    `start` makes a fresh, loaded ModelWorker (it raises ModelLoadError). The first one is
+    started here, so a model that cannot load fails the deployment at once; later ones
+    replace a container that died or hung. States: InService (serving), Restarting (no
+    container: invocations are refused, not queued) and Unhealthy (restarts exhausted).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[], ModelWorker],
+        log: Any | None = None,
+        on_unhealthy: Callable[[ModelHost], None] | None = None,
+    ) -> None:
+        self.name, self._start_worker, self._log = name, start, log
+        self._on_unhealthy = on_unhealthy
+        self.worker: ModelWorker | None = start()
+        self.state = "InService"
+        self.reason = ""
+        self.restarts = 0
+        self._recent: deque[float] = deque()
+        self._guard = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name=f"model-host-{name}", daemon=True)
+        self._watcher.start()
+
+    # ---------------------------------------------------------------- serving
+
+    def invoke(self, body: bytes, content_type: str, accept: str | None) -> ModelReply:
+        worker = self.worker
+        if worker is None or self.state != "InService":
+            why = self.reason or "it is not running"
+            return _failed(UNAVAILABLE, f"the model container is {self.state.lower()}: {why}")
+        reply = worker.invoke(body, content_type, accept)
+        if reply.failure is not None:
+            self._container_failed(worker, reply.failure)
+        return reply
+
+    def describe(self) -> dict[str, Any]:
+        worker = self.worker
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "restarts": self.restarts,
+            "pid": worker.process.pid if worker is not None else None,
+        }
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        with self._guard:
+            worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.stop()
+
+    # ---------------------------------------------------------------- healing
+
+    def _say(self, message: str) -> None:
+        LOG.warning("model host %s: %s", self.name, message)
+        if self._log is not None:
+            self._log.write(f"[localcloud] {message}")
+
+    def _container_failed(self, worker: ModelWorker, failure: str) -> None:
+        """The first report of a container's failure schedules its restart."""
+        with self._guard:
+            if self.worker is not worker or self._stopped.is_set():
+                return
+            self.worker = None
+            self.state = "Restarting"
+            self.reason = {
+                TIMED_OUT: f"the container did not answer within {INVOKE_TIMEOUT_S:g} s",
+                EXITED: "the container exited",
+                UNAVAILABLE: "the container exited",
+                "ping": "the container failed its health check (ping)",
+            }[failure]
+        worker.stop()
+        self._say(
+            f"{self.reason} (pid {worker.process.pid}, exit code {worker.process.returncode})"
+        )
+        self._wake.set()
+
+    def _watch(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(max(PING_INTERVAL_S, 0.05))
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            if self.state == "Restarting":
+                self._restart()
+                continue
+            worker = self.worker
+            if worker is None or self.state != "InService":
+                continue
+            if INVOKE_TIMEOUT_S and worker.busy_for > INVOKE_TIMEOUT_S + 1:
+                worker.kill_hung()  # stuck writing the request: invoke() then reports it
+            elif worker.ping() is False:
+                self._container_failed(worker, "ping")
+
+    def _restart(self) -> None:
+        now = time.monotonic()
+        while self._recent and now - self._recent[0] > RESTART_WINDOW_S:
+            self._recent.popleft()
+        if len(self._recent) >= MAX_RESTARTS:
+            self.state = "Unhealthy"
+            self.reason = (
+                f"{self.reason}; restarted {len(self._recent)} times in "
+                f"{RESTART_WINDOW_S:g} s, no more restarts"
+            )
+            self._say(f"unhealthy: {self.reason}")
+            if self._on_unhealthy is not None:
+                self._on_unhealthy(self)
+            return
+        attempt = len(self._recent) + 1
+        delay = 0.0 if attempt == 1 else min(RESTART_BACKOFF_S * 2 ** (attempt - 2), MAX_BACKOFF_S)
+        if delay and self._stopped.wait(delay):
+            return
+        self._recent.append(time.monotonic())
+        self.restarts += 1
+        self._say(
+            f"restarting the container (restart {attempt} of {MAX_RESTARTS} allowed in "
+            f"{RESTART_WINDOW_S:g} s, after {delay:g} s backoff)"
+        )
+        try:
+            worker = self._start_worker()
+        except ModelLoadError as exc:
+            self.reason = f"restart {attempt} failed: {exc}"
+            self._say(self.reason)
+            self._wake.set()  # next attempt (or Unhealthy) at once, after its backoff
+            return
+        with self._guard:
+            if self._stopped.is_set():
+                worker.stop()
+                return
+            self.worker, self.state, self.reason = worker, "InService", ""
+        self._say(f"restarted: serving again (pid {worker.process.pid})")

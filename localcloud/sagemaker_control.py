@@ -3,7 +3,12 @@
 Wraps moto's backend where it stops short of AWS:
 - `create_endpoint` starts at `Creating` and becomes `InService` once every variant's
   model is loaded through its `code/inference.py` (`Failed`, with the reason, if not);
-- `UpdateEndpoint` (not in moto 5.2.5) switches to a new endpoint config the same way;
+- `UpdateEndpoint` (not in moto 5.2.5): `Updating` (the new config in
+  `PendingDeploymentSummary`) while the new config's models load, then `InService` on
+  the new config; if they cannot load, SageMaker rolls back: `InService` on the old
+  config, still serving the old models, with the reason in `FailureReason`;
+- each variant's container is kept serving by a `ModelHost` (health checks, bounded
+  restarts); if every variant's host gives up, the endpoint is `OutOfService`;
 - `delete_endpoint` stops the endpoint's model workers;
 - `create_transform_job` runs the model over the S3 input and writes `<key>.out`;
 - `CreateModel` keeps `EnableNetworkIsolation`, which moto drops;
@@ -28,20 +33,27 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeTransformJob, Model, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
+from .data_capture import CaptureWriter
 from .lambda_workers import LogSink
-from .model_server import ModelLoadError, ModelWorker, log_stream_name, start_model_worker
+from .model_server import (
+    ModelHost,
+    ModelLoadError,
+    log_stream_name,
+    start_model_worker,
+)
 
 LOG = logging.getLogger(__name__)
 
 
 @dataclass
 class Deployment:
-    """What an InService endpoint serves: a worker per variant and its capture config."""
+    """What an InService endpoint serves: a model host per variant and its capture config."""
 
     endpoint_config_name: str
-    workers: dict[str, ModelWorker]
+    workers: dict[str, ModelHost]
     weights: dict[str, float]
     data_capture_config: dict[str, Any] = field(default_factory=dict)
+    captures: dict[str, CaptureWriter] = field(default_factory=dict)
 
     def pick_variant(self, target: str | None) -> str | None:
         if target:
@@ -52,6 +64,8 @@ class Deployment:
     def stop(self) -> None:
         for worker in self.workers.values():
             worker.stop()
+        for writer in self.captures.values():
+            writer.close()
 
 
 _state: dict[str, Any] = {"deployments": {}, "lock": threading.Lock()}
@@ -61,15 +75,37 @@ def deployment_for(account_id: str, region: str, endpoint_name: str) -> Deployme
     return _state["deployments"].get((account_id, region, endpoint_name))
 
 
+def describe_hosts() -> list[dict[str, Any]]:
+    """Every served variant's container: state, restarts, pid (the admin route's answer)."""
+    with _state["lock"]:
+        items = list(_state["deployments"].items())
+    return [
+        {
+            "account_id": account_id,
+            "region": region,
+            "endpoint_name": endpoint_name,
+            "endpoint_config_name": deployment.endpoint_config_name,
+            "variants": {name: host.describe() for name, host in deployment.workers.items()},
+        }
+        for (account_id, region, endpoint_name), deployment in items
+    ]
+
+
 def _endpoint_log(backend: SageMakerModelBackend, endpoint_name: str, variant: str) -> LogSink:
     logs = logs_backends[backend.account_id][backend.region_name]
     return LogSink(logs, f"/aws/sagemaker/Endpoints/{endpoint_name}", log_stream_name(variant))
 
 
 def _deploy(backend: SageMakerModelBackend, endpoint: Any, config_name: str) -> None:
-    """Loads every variant's model, then swaps the endpoint over to it."""
+    """Loads every variant's model, then swaps the endpoint over to it.
+
+    CreateEndpoint (nothing served yet): `InService`, or `Failed` with the reason.
+    UpdateEndpoint: `InService` on the new config, or, if it cannot be loaded, rolled
+    back: `InService` on the config it had, serving what it served, with `FailureReason`.
+    """
     key = (backend.account_id, backend.region_name, endpoint.endpoint_name)
-    workers: dict[str, ModelWorker] = {}
+    hosts: dict[str, ModelHost] = {}
+    updating = endpoint.endpoint_status == "Updating"
     try:
         config = backend.describe_endpoint_config(config_name)
         weights = {}
@@ -77,24 +113,73 @@ def _deploy(backend: SageMakerModelBackend, endpoint: Any, config_name: str) -> 
             name = variant["VariantName"]
             model = backend.describe_model(variant["ModelName"])
             log = _endpoint_log(backend, endpoint.endpoint_name, name)
-            workers[name] = start_model_worker(backend.account_id, model, _state["scratch"], log)
+
+            def start(model: Any = model, log: LogSink = log):
+                return start_model_worker(backend.account_id, model, _state["scratch"], log)
+
+            hosts[name] = ModelHost(
+                f"{endpoint.endpoint_name}/{name}", start, log, _on_unhealthy(backend, endpoint)
+            )
             weights[name] = float(variant.get("InitialVariantWeight") or 1.0)
     except (ModelLoadError, ValidationError, KeyError) as exc:
-        for worker in workers.values():
-            worker.stop()
-        endpoint.failure_reason = str(getattr(exc, "message", None) or exc)
-        endpoint.endpoint_status = "Failed"
-        LOG.warning("endpoint %s failed: %s", endpoint.endpoint_name, endpoint.failure_reason)
+        for host in hosts.values():
+            host.stop()
+        reason = str(getattr(exc, "message", None) or exc)[:1024]
+        endpoint.failure_reason = reason
+        endpoint.pending_deployment_summary = None
+        if updating:
+            endpoint.endpoint_status = "InService"  # rolled back to the config it had
+            LOG.warning("endpoint %s: update rolled back: %s", endpoint.endpoint_name, reason)
+        else:
+            endpoint.endpoint_status = "Failed"
+            LOG.warning("endpoint %s failed: %s", endpoint.endpoint_name, reason)
+        endpoint.last_modified_time = datetime.now(UTC)
         return
-    deployment = Deployment(config_name, workers, weights, config.get("DataCaptureConfig") or {})
+    capture = config.get("DataCaptureConfig") or {}
+    deployment = Deployment(config_name, hosts, weights, capture)
+    if capture.get("EnableCapture", True) and capture.get("DestinationS3Uri"):
+        s3 = s3_backends[backend.account_id]["global"]
+
+        def put(bucket: str, key: str, body: bytes) -> None:
+            s3.put_object(bucket, key, body)
+
+        deployment.captures = {
+            name: CaptureWriter(capture["DestinationS3Uri"], endpoint.endpoint_name, name, put)
+            for name in hosts
+        }
     with _state["lock"]:
+        if backend.endpoints.get(endpoint.endpoint_name) is not endpoint:
+            deployment.stop()  # deleted while its models were loading
+            return
         previous = _state["deployments"].get(key)
         _state["deployments"][key] = deployment
     if previous is not None:
         previous.stop()
+    endpoint.endpoint_config_name = config_name
+    endpoint.production_variants = endpoint._process_production_variants(
+        config["ProductionVariants"]
+    )
+    endpoint.data_capture_config = config.get("DataCaptureConfig")
+    endpoint.pending_deployment_summary = None
     endpoint.failure_reason = None
     endpoint.endpoint_status = "InService"
     endpoint.last_modified_time = datetime.now(UTC)
+
+
+def _on_unhealthy(backend: SageMakerModelBackend, endpoint: Any):
+    """When every variant's host has given up, the endpoint takes no requests."""
+
+    def unhealthy(host: ModelHost) -> None:
+        key = (backend.account_id, backend.region_name, endpoint.endpoint_name)
+        deployment = _state["deployments"].get(key)
+        if deployment is None or host not in deployment.workers.values():
+            return
+        if all(h.state == "Unhealthy" for h in deployment.workers.values()):
+            endpoint.endpoint_status = "OutOfService"
+            endpoint.failure_reason = f"variant {host.name}: {host.reason}"[:1024]
+            endpoint.last_modified_time = datetime.now(UTC)
+
+    return unhealthy
 
 
 def _start_deploy(backend: SageMakerModelBackend, endpoint: Any, config_name: str) -> None:
@@ -127,21 +212,32 @@ def _wrap_delete_endpoint(original: Any) -> Any:
     return delete_endpoint
 
 
+IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+
 def update_endpoint(self: SageMakerResponse) -> ActionResult:
-    """UpdateEndpoint: serve the new config once it is loaded (status Updating meanwhile)."""
+    """UpdateEndpoint: `Updating` while the new config loads; the old one serves meanwhile."""
     backend = self.sagemaker_backend
     name = self._get_param("EndpointName")
     config_name = self._get_param("EndpointConfigName")
     endpoint = backend.endpoints.get(name)
     if endpoint is None:
         raise ValidationError(message=f"Could not find endpoint '{name}'.")
+    if endpoint.endpoint_status in IN_PROGRESS:
+        raise ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
     config = backend.describe_endpoint_config(config_name)
-    endpoint.endpoint_config_name = config_name
-    endpoint.production_variants = endpoint._process_production_variants(
-        config["ProductionVariants"]
-    )
-    endpoint.data_capture_config = config.get("DataCaptureConfig")
+    endpoint.pending_deployment_summary = {
+        "EndpointConfigName": config_name,
+        "ProductionVariants": [
+            {"VariantName": v["VariantName"]} for v in config["ProductionVariants"]
+        ],
+        "StartTime": datetime.now(UTC),
+    }
+    if self._get_param("DeploymentConfig"):
+        endpoint.last_deployment_config = self._get_param("DeploymentConfig")
+    endpoint.failure_reason = None
     endpoint.endpoint_status = "Updating"
+    endpoint.last_modified_time = datetime.now(UTC)
     _start_deploy(backend, endpoint, config_name)
     return ActionResult({"EndpointArn": endpoint.arn})
 

@@ -3,8 +3,12 @@
 Replaces `SageMakerRuntimeResponse.invoke_endpoint` (moto's returns canned bodies and
 cannot take binary input). Errors come back as SageMaker's: the container's 4xx/5xx as
 `ModelError` (HTTP 424, with OriginalStatusCode and OriginalMessage), an unknown
-endpoint as `ValidationError`. Injected faults (for tests of the workflow's Retry) make
-the next N invocations of an endpoint fail with a transient error.
+endpoint as `ValidationError`. A container that hangs past the invocation timeout is a
+`ModelError` with SageMaker's "Your invocation timed out while waiting for a response
+from container primary" (OriginalStatusCode 0), one that dies mid-request a `ModelError`
+with OriginalStatusCode 500, and while its replacement starts (or after the restarts
+ran out) `ServiceUnavailable` (503). Injected faults (for tests of the workflow's Retry)
+make the next N invocations of an endpoint fail with a transient error.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ import threading
 from typing import Any
 from urllib.parse import unquote
 
-from moto.s3.models import s3_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 from . import data_capture
+from .model_server import EXITED, TIMED_OUT, UNAVAILABLE, ModelReply
 from .sagemaker_control import Deployment, deployment_for
 
 LOG = logging.getLogger(__name__)
@@ -66,8 +70,15 @@ def _fault_response(code: str, endpoint_name: str) -> tuple[int, dict, str]:
     return _error(code, status, f"injected transient failure on endpoint {endpoint_name}")
 
 
+TIMEOUT_MESSAGE = (
+    "Your invocation timed out while waiting for a response from container primary. "
+    "Review the latency metrics for each container in Amazon CloudWatch, resolve the "
+    "issue, and try again."
+)
+
+
 def _model_error(status: int, body: bytes, endpoint_name: str, region: str):
-    kind = "client" if status < 500 else "server"
+    kind = "client" if 400 <= status < 500 else "server"
     original = body.decode("utf-8", errors="replace")
     message = (
         f'Received {kind} error ({status}) from primary with message "{original}". '
@@ -77,28 +88,38 @@ def _model_error(status: int, body: bytes, endpoint_name: str, region: str):
     return _error("ModelError", 424, message, OriginalStatusCode=status, OriginalMessage=original)
 
 
-def _capture(
-    account_id: str,
-    endpoint_name: str,
-    variant: str,
+def _failure_response(reply: ModelReply, endpoint_name: str, variant: str, region: str):
+    """What SageMaker answers when the container gave no answer at all."""
+    if reply.failure == TIMED_OUT:
+        return _model_error(0, TIMEOUT_MESSAGE.encode(), endpoint_name, region)
+    if reply.failure == EXITED:
+        return _model_error(500, reply.body, endpoint_name, region)
+    detail = json.loads(reply.body).get("message", "")
+    message = (
+        f"Endpoint {endpoint_name} variant {variant} has no container ready to serve "
+        f"the request ({detail}); try again later."
+    )
+    return _error("ServiceUnavailable", 503, message)
+
+
+def _capture_line(
     deployment: Deployment,
     request: tuple[bytes, str],
     response: tuple[bytes, str],
-) -> None:
+    inference_id: str | None,
+) -> bytes | None:
+    """The request's capture record, if the endpoint config captures it (sampling, modes)."""
     config = deployment.data_capture_config
-    if not config.get("EnableCapture"):
-        return
+    if not config.get("EnableCapture", True):
+        return None
     percentage = float(config.get("InitialSamplingPercentage", 100))
     if random.uniform(0, 100) >= percentage:  # noqa: S311 (sampling, not security)
-        return
+        return None
     modes = {o.get("CaptureMode") for o in config.get("CaptureOptions") or []} or {
         "Input",
         "Output",
     }
-    bucket, key, body = data_capture.capture_object(
-        config["DestinationS3Uri"], endpoint_name, variant, request, response, modes
-    )
-    s3_backends[account_id]["global"].put_object(bucket, key, body)
+    return data_capture.capture_line_for(request, response, modes, inference_id)
 
 
 def invoke_endpoint(self: SageMakerRuntimeResponse) -> tuple[int, dict, Any]:
@@ -116,20 +137,29 @@ def invoke_endpoint(self: SageMakerRuntimeResponse) -> tuple[int, dict, Any]:
         return _error("ValidationError", 400, "the target variant does not exist")
     body = self.raw_body if isinstance(self.raw_body, bytes) else (self.raw_body or "").encode()
     content_type = self.headers.get("Content-Type") or "application/octet-stream"
-    reply = deployment.workers[variant].invoke(body, content_type, self.headers.get("Accept"))
-    if not reply.ok:
-        return _model_error(reply.status, reply.body, endpoint_name, region)
+    writer = deployment.captures.get(variant)
+    if writer is not None:
+        writer.begin()
+    line = None
     try:
-        _capture(
-            self.current_account,
-            endpoint_name,
-            variant,
-            deployment,
-            (body, content_type),
-            (reply.body, reply.content_type),
-        )
-    except Exception:  # capture never fails the inference, as in SageMaker
-        LOG.exception("data capture for %s failed", endpoint_name)
+        reply = deployment.workers[variant].invoke(body, content_type, self.headers.get("Accept"))
+        if reply.failure in (TIMED_OUT, EXITED, UNAVAILABLE):
+            return _failure_response(reply, endpoint_name, variant, region)
+        if not reply.ok:
+            return _model_error(reply.status, reply.body, endpoint_name, region)
+        if writer is not None:
+            try:
+                line = _capture_line(
+                    deployment,
+                    (body, content_type),
+                    (reply.body, reply.content_type),
+                    self.headers.get("X-Amzn-SageMaker-Inference-Id"),
+                )
+            except Exception:  # capture never fails the inference, as in SageMaker
+                LOG.exception("data capture for %s failed", endpoint_name)
+    finally:
+        if writer is not None:
+            writer.end(line)  # written before the answer when nothing else is in flight
     headers = {"Content-Type": reply.content_type, "x-Amzn-Invoked-Production-Variant": variant}
     return 200, headers, reply.body
 
