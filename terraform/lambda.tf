@@ -124,4 +124,11 @@ data "aws_iam_policy_document" "start_batch_workflow" {
     actions   = ["states:StartExecution"]
     resources = [module.batch_workflow.arn]
   }
+  # Lambda sends the record of an event that failed every attempt with this role
+  # (on-failure destination, dead_letters.tf); the queue's key is in UseProjectKey.
+  statement {
+    sid       = "RecordFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.inbox_dead_letters.arn]
+  }
 }

@@ -31,6 +31,7 @@ provider "aws" {
       sagemaker  = endpoints.value
       sfn        = endpoints.value
       sns        = endpoints.value
+      sqs        = endpoints.value
       sts        = endpoints.value
     }
   }

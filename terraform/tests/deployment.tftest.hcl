@@ -77,6 +77,20 @@ override_resource {
   target = aws_cloudwatch_metric_alarm.endpoint_latency
 }
 override_resource {
+  target = aws_sqs_queue.inbox_dead_letters
+  values = {
+    arn  = "arn:aws:sqs:us-east-1:123456789012:scones-inbox-dead-letters"
+    url  = "https://sqs.us-east-1.amazonaws.com/123456789012/scones-inbox-dead-letters"
+    name = "scones-inbox-dead-letters"
+  }
+}
+override_resource {
+  target = aws_lambda_function_event_invoke_config.start_batch_workflow
+}
+override_resource {
+  target = aws_cloudwatch_metric_alarm.inbox_dead_letters
+}
+override_resource {
   target = aws_cloudwatch_dashboard.main
 }
 override_resource {
@@ -580,6 +594,7 @@ run "iam_policies_hold_exactly_what_each_role_uses" {
       PublishAlerts      = [toset(["sns:Publish"]), toset([aws_sns_topic.alerts.arn])]
       UseProjectKey      = [toset(["kms:Decrypt", "kms:GenerateDataKey"]), toset([aws_kms_key.main.arn])]
       StartBatchWorkflow = [toset(["states:StartExecution"]), toset([module.batch_workflow.arn])]
+      RecordFailedEvents = [toset(["sqs:SendMessage"]), toset([aws_sqs_queue.inbox_dead_letters.arn])]
       WriteOwnLogs       = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["${module.trigger_lambda["start_batch_workflow"].log_group_arn}:*"])]
     }
     error_message = "start_batch_workflow's policy differs: ${module.trigger_lambda["start_batch_workflow"].policy_json}"
@@ -895,6 +910,85 @@ run "alerts_and_dashboard_cover_the_workflow" {
     ])) == toset(values(output.lambda_function_names))
     error_message = "the dashboard does not show every Lambda's errors."
   }
+}
+
+# start_batch_workflow is invoked asynchronously (S3). Lambda developer guide:
+# "How Lambda handles errors and retries with asynchronous invocation" (2 retries, then the
+# event is discarded), "Capturing records of Lambda asynchronous invocations" (on-failure
+# destination: a standard SQS queue, the execution role needs sqs:SendMessage; a queue
+# encrypted with a customer managed key needs the role allowed to use the key), SQS
+# "Available CloudWatch metrics" (ApproximateNumberOfMessagesVisible).
+run "failed_inbox_events_reach_an_encrypted_dead_letter_queue_that_alerts" {
+  command = apply
+
+  assert {
+    condition = (
+      aws_lambda_function_event_invoke_config.start_batch_workflow.function_name == module.trigger_lambda["start_batch_workflow"].function_name
+      && aws_lambda_function_event_invoke_config.start_batch_workflow.maximum_retry_attempts == 2
+      && aws_lambda_function_event_invoke_config.start_batch_workflow.maximum_event_age_in_seconds == 3600
+      && aws_lambda_function_event_invoke_config.start_batch_workflow.destination_config[0].on_failure[0].destination == aws_sqs_queue.inbox_dead_letters.arn
+      && length(aws_lambda_function_event_invoke_config.start_batch_workflow.destination_config[0].on_success) == 0
+    )
+    error_message = "start_batch_workflow's failed events do not go to the dead-letter queue after 2 retries."
+  }
+
+  assert {
+    condition = (
+      aws_sqs_queue.inbox_dead_letters.kms_master_key_id == aws_kms_key.main.arn
+      && aws_sqs_queue.inbox_dead_letters.message_retention_seconds == 14 * 86400
+      && aws_sqs_queue.inbox_dead_letters.fifo_queue != true
+    )
+    error_message = "the dead-letter queue must be a standard queue encrypted with the project's key, keeping records 14 days."
+  }
+
+  # Sending to the SSE-KMS queue: sqs:SendMessage on it, and the key for the data key.
+  assert {
+    condition = length([
+      for st in jsondecode(module.trigger_lambda["start_batch_workflow"].policy_json).Statement : st
+      if contains(flatten([st.Resource]), aws_kms_key.main.arn)
+      && length(setsubtract(["kms:GenerateDataKey", "kms:Decrypt"], flatten([st.Action]))) == 0
+    ]) == 1
+    error_message = "start_batch_workflow's role cannot use the dead-letter queue's key."
+  }
+
+  assert {
+    condition = anytrue([
+      for st in jsondecode(data.aws_iam_policy_document.kms_key.json).Statement :
+      contains(flatten([try(st.Principal.AWS, [])]), "arn:aws:iam::123456789012:root")
+      && length(setsubtract(["kms:GenerateDataKey", "kms:Decrypt"], flatten([st.Action]))) == 0
+    ])
+    error_message = "the key policy does not let IAM policies grant use of the key."
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.inbox_dead_letters.namespace == "AWS/SQS"
+      && aws_cloudwatch_metric_alarm.inbox_dead_letters.metric_name == "ApproximateNumberOfMessagesVisible"
+      && aws_cloudwatch_metric_alarm.inbox_dead_letters.dimensions == tomap({ QueueName = aws_sqs_queue.inbox_dead_letters.name })
+      && aws_cloudwatch_metric_alarm.inbox_dead_letters.threshold == 0
+      && aws_cloudwatch_metric_alarm.inbox_dead_letters.comparison_operator == "GreaterThanThreshold"
+      && aws_cloudwatch_metric_alarm.inbox_dead_letters.alarm_actions == toset([aws_sns_topic.alerts.arn])
+    )
+    error_message = "no alarm alerts through the topic when a record waits in the dead-letter queue."
+  }
+
+  assert {
+    condition = (
+      output.inbox_dead_letter_queue_url == aws_sqs_queue.inbox_dead_letters.url
+      && output.inbox_dead_letter_queue_arn == aws_sqs_queue.inbox_dead_letters.arn
+    )
+    error_message = "the dead-letter queue's URL and ARN are not outputs."
+  }
+}
+
+run "inbox_event_age_outside_lambdas_range_is_refused" {
+  command = plan
+
+  variables {
+    inbox_event_max_age_s = 59
+  }
+
+  expect_failures = [var.inbox_event_max_age_s]
 }
 
 run "tls_only_bucket_policy_can_be_left_out_for_the_local_cloud" {
