@@ -41,11 +41,26 @@ locals {
     lambda_retry           = local.lambda_retry
   }
 
-  single_image_definition = templatefile("${path.module}/templates/single_image.asl.json.tftpl", merge(local.step_arns, {
-    alert_topic_arn    = aws_sns_topic.alerts.arn
-    state_machine_name = local.single_image_state_machine_name
-    sns_retry          = local.sns_retry
-  }))
+  # Every state machine ends a failure the same way (templates/failure_alert.asl.json.tftpl):
+  # the Lambda's error message kept without its stack trace, one alert naming the
+  # execution and the input by reference (never its bytes), then the original error.
+  alert_inputs = {
+    single_image = { "s3_bucket.$" = "$.s3_bucket", "s3_key.$" = "$.s3_key", "execution_name.$" = "$$.Execution.Name" }
+    batch        = { "execution_name.$" = "$$.Execution.Name" }
+  }
+  failure_states = {
+    for machine, name in { single_image = local.single_image_state_machine_name, batch = local.batch_state_machine_name } :
+    machine => jsondecode(templatefile("${path.module}/templates/failure_alert.asl.json.tftpl", {
+      partition          = local.partition
+      alert_topic_arn    = aws_sns_topic.alerts.arn
+      state_machine_name = name
+      sns_retry          = local.sns_retry
+      alert_input        = jsonencode(local.alert_inputs[machine])
+    }))
+  }
+
+  single_image_states     = jsondecode(templatefile("${path.module}/templates/single_image.asl.json.tftpl", local.step_arns))
+  single_image_definition = jsonencode(merge(local.single_image_states, { States = merge(local.single_image_states.States, local.failure_states["single_image"]) }))
 
   # Both Map states run the item definition; its state names get a prefix per Map
   # because the States Language wants names unique across the whole state machine.
@@ -63,7 +78,7 @@ locals {
     Parameters = { Bucket = module.data_bucket.id, Prefix = trimsuffix(local.map_results_prefix, "/") }
   })
 
-  batch_definition = templatefile("${path.module}/templates/batch.asl.json.tftpl", {
+  batch_states = jsondecode(templatefile("${path.module}/templates/batch.asl.json.tftpl", {
     partition              = local.partition
     list_item_definition   = local.batch_item_definitions["list"]
     prefix_item_definition = local.batch_item_definitions["prefix"]
@@ -74,7 +89,8 @@ locals {
     max_concurrency        = var.batch_max_concurrency
     lambda_retry           = local.lambda_retry
     sns_retry              = local.sns_retry
-  })
+  }))
+  batch_definition = jsonencode(merge(local.batch_states, { States = merge(local.batch_states.States, local.failure_states["batch"]) }))
 }
 
 module "single_image_workflow" {

@@ -391,10 +391,34 @@ run "single_image_workflow_is_consistent" {
   assert {
     condition = alltrue([
       for n, s in jsondecode(local.single_image_definition).States :
-      alltrue([for c in s.Catch : c.Next == "PublishFailureAlert" && c.ResultPath == "$.error"])
+      alltrue([for c in s.Catch : c.Next == "CheckErrorCause" && c.ResultPath == "$.error"])
       if s.Type == "Task" && n != "PublishFailureAlert"
     ])
     error_message = "single image ASL: a step's Catch does not lead to the alert with the error at $.error."
+  }
+
+  # Input that is not an object with s3_bucket and s3_key alerts too, then fails as
+  # InvalidEventError (a Catch could not add $.error to a list or a string).
+  assert {
+    condition = (
+      jsondecode(local.single_image_definition).StartAt == "CheckInput"
+      && jsondecode(local.single_image_definition).States.CheckInput.Default == "RejectInput"
+      && jsondecode(local.single_image_definition).States.RejectInput.ResultPath == "$"
+      && jsondecode(local.single_image_definition).States.RejectInput.Result.error.Error == "InvalidEventError"
+      && jsondecode(local.single_image_definition).States.RejectInput.Next == "PublishFailureAlert"
+    )
+    error_message = "single image ASL: bad input does not alert and fail as InvalidEventError."
+  }
+
+  # A Lambda's error payload (with its stack trace) is cut to its message before the alert.
+  assert {
+    condition = (
+      jsondecode(local.single_image_definition).States.CheckErrorCause.Choices[1].Next == "ParseLambdaErrorPayload"
+      && jsondecode(local.single_image_definition).States.CheckErrorCause.Default == "PublishFailureAlert"
+      && jsondecode(local.single_image_definition).States.KeepLambdaErrorMessage.Parameters["Cause.$"] == "$.lambda_error.payload.errorMessage"
+      && jsondecode(local.batch_definition).States.CheckErrorCause == jsondecode(local.single_image_definition).States.CheckErrorCause
+    )
+    error_message = "ASL: the alert does not keep only the Lambda's error message."
   }
 
   assert {
@@ -412,9 +436,9 @@ run "single_image_workflow_is_consistent" {
 
   assert {
     condition = toset(keys(jsondecode(local.single_image_definition).States.PublishFailureAlert.Parameters.Message)) == toset(
-      ["source", "error_type.$", "message.$", "execution_id.$", "input.$"]
-    )
-    error_message = "single image ASL: the alert message lacks a field of the alert contract."
+      ["source", "error_type.$", "message.$", "execution_id.$", "input"]
+    ) && toset(keys(jsondecode(local.single_image_definition).States.PublishFailureAlert.Parameters.Message.input)) == toset(["s3_bucket.$", "s3_key.$", "execution_name.$"])
+    error_message = "single image ASL: the alert message lacks a field of the alert contract, or carries more than a reference to the input."
   }
 }
 
@@ -499,7 +523,8 @@ run "batch_workflow_is_consistent" {
 
   assert {
     condition = (
-      jsondecode(local.batch_definition).States.RejectInput.Result.Error == "InvalidEventError"
+      jsondecode(local.batch_definition).States.RejectInput.Result.error.Error == "InvalidEventError"
+      && jsondecode(local.batch_definition).States.RejectInput.ResultPath == "$"
       && jsondecode(local.batch_definition).States.RejectInput.Next == "PublishFailureAlert"
     )
     error_message = "batch ASL: input with neither images nor a prefix must alert, then fail as InvalidEventError."
@@ -524,7 +549,7 @@ run "aws_rule_batch_results_bypass_state_payload_and_history_limits" {
       && m.ResultWriter.Parameters.Bucket == module.data_bucket.id
       && m.ResultWriter.Parameters.Prefix == "map-results"
       && m.ToleratedFailurePercentage == 100
-      && m.Catch[0].ErrorEquals == ["States.ALL"] && m.Catch[0].Next == "PublishFailureAlert"
+      && m.Catch[0].ErrorEquals == ["States.ALL"] && m.Catch[0].Next == "CheckErrorCause"
     ])
     error_message = "batch ASL: a Map is not Distributed with a ResultWriter, a tolerated failure percentage and a Catch."
   }

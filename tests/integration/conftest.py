@@ -26,6 +26,8 @@ from localcloud_harness import (
     LocalCloud,
     start_local_cloud,
     stop_local_cloud,
+    wait_for_execution,
+    wait_until,
     zip_source,
 )
 from pytest_terraform import terraform
@@ -129,6 +131,24 @@ class Deployment:
     def output(self, name: str):
         return self.outputs[name]
 
+    def upload(self, key: str, body: bytes) -> dict:
+        """Puts `body` in the data bucket; returns the single-image input naming it."""
+        bucket = self.output("data_bucket")
+        self.cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        return {"s3_bucket": bucket, "s3_key": key}
+
+    def run(self, machine_output: str, payload: object) -> dict:
+        """Starts the state machine named by a Terraform output; waits for its end."""
+        sfn = self.cloud.client("stepfunctions")
+        arn = self.output(machine_output)
+        started = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))
+        return wait_for_execution(sfn, started["executionArn"])
+
+    def results(self, results_uri: str) -> dict:
+        """The batch results document summarize_batch wrote."""
+        bucket, key = results_uri.removeprefix("s3://").split("/", 1)
+        return json.loads(self.cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
 
 @pytest.fixture(scope="session")
 def terraform_environment(local_cloud: LocalCloud, shared_archive, tmp_path_factory):
@@ -185,6 +205,34 @@ def workflow_images(terraform_environment, shared_archive) -> dict:
     if scored[-1].confidence < threshold or scored[0].confidence >= threshold:
         pytest.fail(f"the test model gives no image on each side of {threshold}")
     return {"confident": scored[-1], "unsure": scored[0], "all": scored}
+
+
+@pytest.fixture(scope="module")
+def alerts(deployment, request):
+    """The alert topic's messages, read through an SQS queue of this test module's own
+    (subscribed before its tests run): `alerts(match)` waits for those matching."""
+    sqs = deployment.cloud.client("sqs")
+    name = "alerts-" + request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
+    queue_url = sqs.create_queue(QueueName=name[:80])["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    deployment.cloud.client("sns").subscribe(
+        TopicArn=deployment.output("alert_topic_arn"), Protocol="sqs", Endpoint=queue_arn
+    )
+    collected: list[dict] = []
+
+    def received(match=lambda m: True, timeout: float = 30) -> list[dict]:
+        def poll() -> list[dict]:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            collected.extend(json.loads(json.loads(m["Body"])["Message"]) for m in messages)
+            return [m for m in collected if match(m)]
+
+        return wait_until(poll, timeout=timeout)
+
+    return received
 
 
 @pytest.fixture(scope="session")
