@@ -93,6 +93,21 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ("moto.s3.models", "FakeBucket.get_permission", ("self", "action", "resource")),
     ("moto.iam.access_control", "IAMPolicy.is_action_permitted", ("self", "action", "resource")),
     ("moto.s3.notifications", "send_event", ("account_id", "event_name", "bucket", "key")),
+    (
+        "moto.s3.notifications",
+        "_invoke_awslambda",
+        ("account_id", "event_body", "fn_arn", "region_name"),
+    ),
+    (
+        "moto.awslambda.models",
+        "LambdaBackend.put_function_event_invoke_config",
+        ("self", "function_name", "config"),
+    ),
+    (
+        "moto.awslambda.models",
+        "LambdaBackend.update_function_event_invoke_config",
+        ("self", "function_name", "config"),
+    ),
     ("moto.sagemakerruntime.responses", "SageMakerRuntimeResponse.invoke_endpoint", ("self",)),
     ("moto.core.responses", "BaseResponse.use_raw_body", ()),
     (
