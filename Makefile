@@ -29,7 +29,8 @@ export AWS_ENDPOINT_URL      := http://127.0.0.1:$(LOCAL_PORT)
 export AWS_ACCESS_KEY_ID     ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
 export AWS_DEFAULT_REGION    ?= us-east-1
-TF_VARFILES := -var-file=environments/local.tfvars
+# local.tfvars names the default port; the cloud on LOCAL_PORT is the one to change.
+TF_VARFILES := -var-file=environments/local.tfvars -var=aws_endpoint_url=$(AWS_ENDPOINT_URL)
 endif
 MODEL_VARS := terraform/model.$(TARGET).tfvars.json
 TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.json)
@@ -108,7 +109,7 @@ train: setup ## Train the classifier (TARGET=local trains here; TARGET=aws runs 
 
 classify: setup ## Run the workflow on IMAGES (files or s3:// URIs) and print the results
 	@test -n "$(IMAGES)" || { echo "usage: make classify IMAGES='a.png b.png' [TARGET=aws]"; exit 2; }
-	$(PY) -m localcloud.classify --target $(TARGET) $(IMAGES)
+	$(PY) -m localcloud.classify --target $(TARGET) --port $(LOCAL_PORT) $(IMAGES)
 
 monitor: setup ## Report (HTML + PNG plots) from the endpoint's captured data in reports/
 	$(PY) -m monitoring report --target $(TARGET) --out reports/monitoring $(MONITOR_ARGS)
@@ -124,7 +125,7 @@ apply: package tf-config ## terraform apply for TARGET (local: the local cloud m
 destroy: tf-config ## terraform destroy for TARGET
 	$(TF) destroy -auto-approve $(TF_VARFILES)
 
-local-up: setup ## Start the local cloud on 127.0.0.1:$(LOCAL_PORT) in the background
+local-up: setup ## Start the local cloud on 127.0.0.1:LOCAL_PORT (default 4566) in the background
 	$(PY) -m localcloud up --port $(LOCAL_PORT)
 
 local-down: setup ## Stop the local cloud (its state is in memory and goes with it)
