@@ -9,7 +9,8 @@ many distinct keys as it takes) go through both batch paths, in one run:
 - list: `{"images": [...]}`, a Distributed Map over the input list.
 For each, the results document written by summarize_batch from the ResultWriter files
 is read back and counted against the uploaded keys: missing, duplicated and unknown
-keys, outcomes per status, and the execution's wall time. Before this change the same
+keys, outcomes per status, alerts sent (one BatchItemsNotPassed per batch where any image
+did not pass, nothing per image), and the execution's wall time. Before this change the same
 batches failed with States.DataLimitExceeded near 1,000 images and lost every result.
 
 Writes benchmarks/results/batch_scale.md and .json. The machine is shared and noisy.
@@ -71,8 +72,33 @@ def count_outcomes(s3, results_uri: str, keys: list[str]) -> dict:
     }
 
 
-def run_path(url: str, outputs: dict, payload: dict, keys: list[str]) -> dict:
+def alert_queue(url: str, topic_arn: str) -> str:
+    """An SQS queue subscribed to the alert topic, to count the alerts each batch sends."""
+    sqs = clients(url)("sqs")
+    queue_url = sqs.create_queue(QueueName="bench-alerts")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    clients(url)("sns").subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
+    )
+    return queue_url
+
+
+def drain_alerts(url: str, queue_url: str) -> list[dict]:
+    sqs, alerts = clients(url)("sqs"), []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not messages:
+            return alerts
+        alerts += [json.loads(json.loads(m["Body"])["Message"]) for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def run_path(url: str, outputs: dict, payload: dict, keys: list[str], queue_url: str) -> dict:
     client = clients(url)
+    drain_alerts(url, queue_url)
     seconds, outcome, summary = run_execution(
         client("stepfunctions"), outputs["batch_state_machine_arn"], payload
     )
@@ -80,6 +106,8 @@ def run_path(url: str, outputs: dict, payload: dict, keys: list[str]) -> dict:
     if outcome == "SUCCEEDED":
         result.update(count_outcomes(client("s3"), summary["results_uri"], keys))
         result["images_per_s"] = round(len(keys) / seconds, 1)
+    time.sleep(2)  # the alert is published just before the execution ends
+    result["alerts"] = dict(Counter(a.get("error_type") for a in drain_alerts(url, queue_url)))
     return result
 
 
@@ -93,15 +121,15 @@ def write_results(results: dict) -> None:
         f"{results['when']}; 2 shared cores, noisy.",
         "",
         "| path | images | execution | s | images/s | in document | missing | duplicated "
-        "| unknown | exactly one each | statuses |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| unknown | exactly one each | statuses | alerts |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["paths"].items():
         lines.append(
             f"| {name} | {r['images']} | {r['execution']} | {r['seconds']} | "
             f"{r.get('images_per_s', '-')} | {r.get('results_in_document', '-')} | "
             f"{r.get('missing', '-')} | {r.get('duplicated', '-')} | {r.get('unknown', '-')} | "
-            f"{r.get('exactly_one_each', '-')} | {r.get('statuses', '-')} |"
+            f"{r.get('exactly_one_each', '-')} | {r.get('statuses', '-')} | {r.get('alerts')} |"
         )
     lines += [
         "",
@@ -134,15 +162,16 @@ def main(argv: list[str] | None = None) -> int:
             print("1/3 terraform apply", flush=True)
             outputs, _ = deploy(url, work, artifact)
             s3, bucket = clients(url)("s3"), outputs["data_bucket"]
+            queue_url = alert_queue(url, outputs["alert_topic_arn"])
             print(f"2/3 prefix path: {args.images} images", flush=True)
             keys = upload(s3, bucket, pngs, args.images, "inputs/scale-prefix/")
             payload = {"s3_bucket": bucket, "s3_prefix": "inputs/scale-prefix/"}
-            results["paths"]["prefix"] = run_path(url, outputs, payload, keys)
+            results["paths"]["prefix"] = run_path(url, outputs, payload, keys, queue_url)
             print(json.dumps(results["paths"]["prefix"]), flush=True)
             print(f"3/3 list path: {args.images} images", flush=True)
             keys = upload(s3, bucket, pngs, args.images, "inputs/scale-list/")
             payload = {"images": [{"s3_bucket": bucket, "s3_key": k} for k in keys]}
-            results["paths"]["list"] = run_path(url, outputs, payload, keys)
+            results["paths"]["list"] = run_path(url, outputs, payload, keys, queue_url)
             print(json.dumps(results["paths"]["list"]), flush=True)
             results["memory_after_mb"] = round(group_rss_mb(process.pid), 1)
         finally:
@@ -150,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     results["command"] = command
     write_results(results)
     print(f"wrote {RESULTS / 'batch_scale.md'} and {RESULTS / 'batch_scale.json'}")
-    ok = all(r.get("exactly_one_each") for r in results["paths"].values())
+    ok = all(
+        r.get("exactly_one_each") and r["alerts"] == {"BatchItemsNotPassed": 1}
+        for r in results["paths"].values()
+    )
     return 0 if ok else 1
 
 
