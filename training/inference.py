@@ -8,6 +8,14 @@ container, the local cloud and the tests all call the same four functions:
     probabilities = predict_fn(batch, model)  # N x classes, class order
     body, content_type = output_fn(probabilities, accept)
 
+Batch Transform sends many images in one request: `application/jsonlines`, one
+`{"key": str, "image": <base64 PNG/JPEG>}` per line (SplitType Line, BatchStrategy
+MultiRecord). The answer is `text/csv`, one line per input line, in order:
+`<key>,<label>,<p0>,<p1>,...` (probabilities in class order), or, for a line that cannot
+be classified, `<key>,error,<ErrorName>`. SageMaker fails the whole mini-batch when a
+request fails, so one bad line must never fail the request: every other image in it
+would be lost. The good images of a request go through ONE session.run.
+
 It runs on ONNX Runtime, numpy and Pillow only (no torch): ONNX Runtime is several
 times faster per image and lighter to import than torch. In a network-isolated
 container without onnxruntime, the artifact carries it in `code/lib/` (see
@@ -22,6 +30,9 @@ status; any other server maps `status_code` itself (the local cloud does).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import csv
 import io
 import json
 import os
@@ -45,6 +56,12 @@ IMAGE_CONTENT_TYPES = frozenset({"image/png", "image/jpeg", "application/x-image
 JSON = "application/json"
 JSON_LINES = "application/jsonlines"
 ACCEPT_TYPES = frozenset({JSON, JSON_LINES, "application/x-jsonlines", "application/jsonl"})
+# Batch Transform records: JSON lines in, CSV out.
+RECORD_CONTENT_TYPES = frozenset({JSON_LINES, "application/x-jsonlines", "application/jsonl"})
+CSV = "text/csv"
+ERROR_MARKER = "error"
+# A record's key is echoed in the CSV; longer keys are cut (S3 keys are <= 1024 bytes).
+MAX_KEY_CHARS = 2048
 # Images larger than this are refused before decoding (decompression-bomb guard).
 MAX_PIXELS = 40_000_000
 # input_fn's signature has no model, so model_fn records the loaded model's input size
@@ -77,6 +94,13 @@ class UnsupportedAcceptError(InferenceError):
 
 
 class InvalidImageError(InferenceError):
+    status_code = 400
+    phrase = "Bad Request"
+
+
+class InvalidRecordError(InferenceError):
+    """A JSON line that is not {"key": str, "image": base64 str}."""
+
     status_code = 400
     phrase = "Bad Request"
 
@@ -147,9 +171,86 @@ def decode_image(body: bytes, size: tuple[int, int]) -> np.ndarray:
         ) from None
 
 
-def input_fn(request_body: bytes, content_type: str) -> np.ndarray:
-    """Decode one image into a float32 1 x 3 x H x W batch in [0, 1] (normalised later)."""
+# Plain classes, not dataclasses: containers may import this file without registering it
+# in sys.modules, where dataclasses cannot resolve their string annotations.
+class RecordBatch:
+    """The records of one Batch Transform request: every line's key, the decoded images of
+    the good lines (N x 3 x H x W, in line order) and the error name of each bad line."""
+
+    def __init__(self, keys: list[str], pixels: np.ndarray, errors: dict[int, str]):
+        self.keys = keys
+        self.pixels = pixels
+        self.errors = errors
+
+
+class RecordPredictions:
+    """Probabilities (one row per good line, in line order) with the batch's keys and errors."""
+
+    def __init__(
+        self,
+        keys: list[str],
+        probabilities: np.ndarray,
+        errors: dict[int, str],
+        class_names: list[str],
+    ):
+        self.keys = keys
+        self.probabilities = probabilities
+        self.errors = errors
+        self.class_names = class_names
+
+
+def _record(line: bytes, size: tuple[int, int]) -> tuple[str, np.ndarray | None, str | None]:
+    """(key, pixels or None, error name or None) for one JSON line; never raises."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return "", None, InvalidRecordError.__name__
+    if not isinstance(record, dict):
+        return "", None, InvalidRecordError.__name__
+    key = record.get("key")
+    key = key[:MAX_KEY_CHARS] if isinstance(key, str) else ""
+    image = record.get("image")
+    if not key or not isinstance(image, str) or not image:
+        return key, None, InvalidRecordError.__name__
+    try:
+        body = base64.b64decode(image, validate=True)
+    except (ValueError, binascii.Error):
+        return key, None, InvalidRecordError.__name__
+    try:
+        return key, decode_image(body, size), None
+    except InvalidImageError:
+        return key, None, InvalidImageError.__name__
+
+
+def records_fn(request_body: bytes) -> RecordBatch:
+    """Decode a JSON-lines request; a bad line becomes a named error, never an exception."""
+    body = request_body.encode() if isinstance(request_body, str) else bytes(request_body)
+    keys: list[str] = []
+    images: list[np.ndarray] = []
+    errors: dict[int, str] = {}
+    for index, line in enumerate(line for line in body.splitlines() if line.strip()):
+        key, pixels, error = _record(line, _input_size)
+        keys.append(key)
+        if error is None:
+            images.append(pixels)
+        else:
+            errors[index] = error
+    if not keys:
+        raise InvalidRecordError("the body has no JSON lines")
+    stacked = (
+        np.stack(images).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+        if images
+        else np.zeros((0, 3, *_input_size), dtype=np.float32)
+    )
+    return RecordBatch(keys, stacked, errors)
+
+
+def input_fn(request_body: bytes, content_type: str) -> np.ndarray | RecordBatch:
+    """Decode one image into a float32 1 x 3 x H x W batch in [0, 1] (normalised later),
+    or, for `application/jsonlines`, every record of a Batch Transform request."""
     media_type = _media_type(content_type)
+    if media_type in RECORD_CONTENT_TYPES:
+        return records_fn(request_body)
     if media_type not in IMAGE_CONTENT_TYPES:
         supported = ", ".join(sorted(IMAGE_CONTENT_TYPES))
         raise UnsupportedContentTypeError(
@@ -164,8 +265,23 @@ def input_fn(request_body: bytes, content_type: str) -> np.ndarray:
     return (pixels.astype(np.float32) / 255.0).transpose(2, 0, 1)[np.newaxis]
 
 
-def predict_fn(input_data: np.ndarray, model: dict[str, Any]) -> np.ndarray:
+def predict_fn(
+    input_data: np.ndarray | RecordBatch, model: dict[str, Any]
+) -> np.ndarray | RecordPredictions:
     """Class probabilities, N x classes in class order (flip TTA is in the graph)."""
+    if isinstance(input_data, RecordBatch):
+        pixels = input_data.pixels
+        probabilities = (
+            predict_fn(pixels, model)
+            if len(pixels)
+            else np.zeros((0, len(model["metadata"]["class_names"])), dtype=np.float32)
+        )
+        return RecordPredictions(
+            input_data.keys,
+            probabilities,
+            input_data.errors,
+            list(model["metadata"]["class_names"]),
+        )
     if input_data.shape[1:] != (3, *model["size"]):
         raise InvalidImageError(
             f"input of shape {input_data.shape} does not match the model's {model['size']}"
@@ -175,9 +291,31 @@ def predict_fn(input_data: np.ndarray, model: dict[str, Any]) -> np.ndarray:
     return probabilities
 
 
-def output_fn(prediction: np.ndarray, accept: str | None) -> tuple[str, str]:
-    """(body, content type): a JSON list of probabilities, or JSON lines per Accept."""
+def csv_fn(prediction: RecordPredictions) -> str:
+    """One CSV line per record, in record order: key,label,p0,p1,... or key,error,<Name>."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    rows = iter(np.asarray(prediction.probabilities, dtype=np.float64).tolist())
+    for index, key in enumerate(prediction.keys):
+        if index in prediction.errors:
+            writer.writerow([key, ERROR_MARKER, prediction.errors[index]])
+            continue
+        row = next(rows)
+        label = prediction.class_names[int(np.argmax(row))]
+        writer.writerow([key, label, *(f"{p:.6f}" for p in row)])
+    return buffer.getvalue()
+
+
+def output_fn(prediction: np.ndarray | RecordPredictions, accept: str | None) -> tuple[str, str]:
+    """(body, content type): a JSON list of probabilities, or JSON lines per Accept; for
+    Batch Transform records, CSV lines (`text/csv`, also for an Accept of */* or none)."""
     media_type = _media_type(accept)
+    if isinstance(prediction, RecordPredictions):
+        if media_type in ("", "*/*", CSV):
+            return csv_fn(prediction), CSV
+        raise UnsupportedAcceptError(
+            f"Accept {accept!r} is not supported for JSON-lines records; ask for {CSV}"
+        )
     rows = np.asarray(prediction, dtype=np.float64).reshape(len(prediction), -1).tolist()
     if media_type in ("", "*/*", JSON):
         return json.dumps(rows[0] if len(rows) == 1 else rows), JSON

@@ -157,6 +157,13 @@ def function_env(name: str, aws: Aws) -> dict[str, str]:
         "filter_low_confidence": {"CLASS_NAMES": CLASS_NAMES},
         "start_batch_workflow": {"STATE_MACHINE_ARN": state_machine_arn()},
         "summarize_batch": {"RESULTS_BUCKET": RESULTS_BUCKET},
+        "serialize_batch": {"DATA_BUCKET": DATA_BUCKET},
+        "start_transform_job": {
+            "MODEL_NAME": "scones-model",
+            "TRANSFORM_JOB_PREFIX": "scones-transform",
+            "KMS_KEY_ARN": "arn:aws:kms:us-east-1:123456789012:key/1111-2222",
+        },
+        "evaluate_transform_output": {"DATA_BUCKET": DATA_BUCKET, "CLASS_NAMES": CLASS_NAMES},
     }
     return {**common, **specific[name]}
 
