@@ -99,7 +99,7 @@ fmt: setup ## Format Python (ruff) and Terraform (terraform fmt)
 
 etl: setup ## CIFAR-100 -> PNGs + .lst + manifest.json in data/cifar, uploaded to the data bucket (BUCKET= or terraform output)
 	@bucket="$(or $(BUCKET),$(call tf_output,data_bucket))"; set -x; \
-	$(PY) -m etl --source "$(SOURCE)" --out $(DATA_DIR) --labels $(LABELS) $${bucket:+--upload s3://$$bucket/cifar}
+	$(PY) -m etl --source "$(SOURCE)" --out $(DATA_DIR) --labels $(LABELS) --target $(TARGET) $${bucket:+--upload s3://$$bucket/cifar}
 
 package: setup ## Build the Lambda zips in build/lambdas (reproducible byte for byte)
 	$(PY) lambdas/build.py --out build/lambdas

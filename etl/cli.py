@@ -13,7 +13,7 @@ from etl.export import run
 from etl.labels import DEFAULT_LABELS, parse_labels
 from etl.manifest import MANIFEST_NAME, Manifest
 from etl.source import OFFICIAL_URL
-from etl.upload import parse_s3_uri, upload
+from etl.upload import parse_upload_uri, upload
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--upload", metavar="s3://BUCKET/PREFIX", help="upload the export there")
     parser.add_argument(
+        "--target",
+        choices=("local", "aws"),
+        default="local",
+        help="where --upload goes: the local cloud (AWS_ENDPOINT_URL, else port 4566) or "
+        "AWS (default: %(default)s)",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         help="download cache (default: $XDG_CACHE_HOME or ~/.cache/scones)",
@@ -47,13 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         labels = parse_labels(args.labels)
         if args.upload:
-            parse_s3_uri(args.upload)  # a typo here should not cost a whole export
+            parse_upload_uri(args.upload)  # a typo here should not cost a whole export
         manifest = run(
             args.source, args.out, labels, cache_dir=args.cache_dir, progress=not args.quiet
         )
         _report(manifest, args.out)
         if args.upload:
-            result = upload(args.out, args.upload, progress=not args.quiet)
+            result = upload(args.out, args.upload, target=args.target, progress=not args.quiet)
             print(
                 f"uploaded {result.uploaded} files to {args.upload.rstrip('/')}/ "
                 f"({result.skipped} already there unchanged)"

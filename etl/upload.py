@@ -1,7 +1,7 @@
 """Uploads an export folder to S3: concurrently, skipping unchanged objects, manifest last.
 
-The client is a plain `boto3.client("s3")`: where it points (AWS or the local cloud)
-comes from the environment (`AWS_ENDPOINT_URL`), never from this code.
+The client is the target's (deployment.target: the local cloud or AWS); the URI is a
+deployment.s3uri.S3Uri.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from tqdm import tqdm
 
+from deployment.s3uri import S3Uri, S3UriError
+from deployment.target import Target
 from etl.errors import UploadError
 from etl.manifest import MANIFEST_NAME, Manifest, load_manifest
 from etl.source import file_md5
@@ -40,31 +41,37 @@ class UploadResult:
     skipped: int
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """`s3://bucket/prefix` -> (bucket, prefix without surrounding slashes)."""
-    if not uri.startswith("s3://"):
-        raise UploadError(f"--upload {uri!r} must look like s3://bucket/prefix")
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise UploadError(f"--upload {uri!r} names no bucket; use s3://bucket/prefix")
-    return bucket, prefix.strip("/")
+def parse_upload_uri(uri: str) -> S3Uri:
+    """The --upload destination, or an UploadError saying what it should look like."""
+    try:
+        return S3Uri.parse(uri, what="--upload")
+    except S3UriError as exc:
+        raise UploadError(str(exc)) from None
 
 
 def upload(
-    out: Path, s3_uri: str, *, client: Any = None, workers: int = WORKERS, progress: bool = False
+    out: Path,
+    s3_uri: str,
+    *,
+    target: str = "local",
+    client: Any = None,
+    workers: int = WORKERS,
+    progress: bool = False,
 ) -> UploadResult:
-    """Upload the export in `out` (as its manifest lists it) under `s3_uri`."""
-    bucket, prefix = parse_s3_uri(s3_uri)
+    """Upload the export in `out` (as its manifest lists it) under `s3_uri` on the target
+    (its client unless `client` is given)."""
+    uri = parse_upload_uri(s3_uri)
+    bucket, prefix = uri.bucket, uri.key
     manifest = _manifest(out)
-    s3 = client or boto3.client("s3", config=Config(max_pool_connections=workers))
-    where = f"s3://{bucket}/{prefix}"
-    remote = _call(lambda: _remote_etags(s3, bucket, prefix), bucket, where)
-    manifest_key = _key(prefix, MANIFEST_NAME)
+    s3 = client or Target(target).client("s3", config=Config(max_pool_connections=workers))
+    where = str(uri)
+    remote = _call(lambda: _remote_etags(s3, bucket, uri.prefix), bucket, where)
+    manifest_key = uri.join(MANIFEST_NAME).key
     manifest_changed = remote.get(manifest_key) != file_md5(out / MANIFEST_NAME)
 
     def send(rel: str) -> bool:
         return _call(
-            lambda: _send(s3, out, rel, bucket, _key(prefix, rel), remote, manifest), bucket, where
+            lambda: _send(s3, out, rel, bucket, uri.join(rel).key, remote, manifest), bucket, where
         )
 
     others = manifest.paths()[:-1]
@@ -95,15 +102,9 @@ def _manifest(out: Path) -> Manifest:
         raise UploadError(f"cannot read {out / MANIFEST_NAME}: {exc}") from exc
 
 
-def _key(prefix: str, rel: str) -> str:
-    return f"{prefix}/{rel}" if prefix else rel
-
-
 def _remote_etags(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     etags = {}
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""
-    )
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     for page in pages:
         for obj in page.get("Contents", []):
             etags[obj["Key"]] = obj["ETag"].strip('"')

@@ -3,6 +3,8 @@
 `python -m localcloud up|down|status|serve`. See localcloud/README.md.
 """
 
-DEFAULT_PORT = 4566
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_REGION = "us-east-1"
+from deployment.target import DEFAULT_LOCAL_PORT as DEFAULT_PORT
+from deployment.target import DEFAULT_LOCAL_REGION as DEFAULT_REGION
+from deployment.target import LOCAL_HOST as DEFAULT_HOST
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_REGION"]

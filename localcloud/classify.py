@@ -21,8 +21,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import DEFAULT_PORT
-from .deployment import DeploymentError, Target, read_outputs
+from deployment.s3uri import S3Uri, S3UriError
+from deployment.target import DEFAULT_LOCAL_PORT, Target, TargetError
+
+REQUIRED_OUTPUTS = ("data_bucket", "single_image_state_machine_arn", "batch_state_machine_arn")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 POLL_S = 0.5
@@ -41,14 +43,14 @@ class Row:
     detail: str = ""
 
 
-def parse_images(values: list[str]) -> list[str | Path]:
-    images: list[str | Path] = []
+def parse_images(values: list[str]) -> list[S3Uri | Path]:
+    images: list[S3Uri | Path] = []
     for value in values:
         if value.startswith("s3://"):
-            bucket, _, key = value[5:].partition("/")
-            if not bucket or not key:
-                raise UsageError(f"{value}: an S3 image must be s3://bucket/key")
-            images.append(value)
+            try:
+                images.append(S3Uri.parse(value, object_key=True, what="IMAGE"))
+            except S3UriError as exc:
+                raise UsageError(str(exc)) from None
             continue
         path = Path(value)
         if not path.is_file():
@@ -61,15 +63,14 @@ def parse_images(values: list[str]) -> list[str | Path]:
     return images
 
 
-def to_s3_items(target: Target, bucket: str, images: list[str | Path]) -> list[dict[str, str]]:
+def to_s3_items(target: Target, bucket: str, images: list[S3Uri | Path]) -> list[dict[str, str]]:
     """Uploads local files under inputs/<run id>/; S3 URIs are used where they are."""
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     s3 = target.client("s3")
     items = []
     for image in tqdm(images, desc="upload", unit="image", disable=len(images) < 5):
-        if isinstance(image, str):
-            item_bucket, _, key = image[5:].partition("/")
-            items.append({"s3_bucket": item_bucket, "s3_key": key})
+        if isinstance(image, S3Uri):
+            items.append({"s3_bucket": image.bucket, "s3_key": image.key})
             continue
         key = f"inputs/{run_id}/{image.name}"
         s3.upload_file(str(image), bucket, key)
@@ -90,7 +91,7 @@ def run_execution(target: Target, machine_arn: str, payload: dict, timeout_s: fl
                 return execution
             bar.update()
             time.sleep(POLL_S)
-    raise DeploymentError(f"execution {arn} still running after {timeout_s:.0f} s")
+    raise TargetError(f"execution {arn} still running after {timeout_s:.0f} s")
 
 
 def _error_message(cause: str) -> str:
@@ -111,13 +112,13 @@ def single_row(item: dict, execution: dict) -> Row:
 
 def batch_rows(target: Target, execution: dict) -> tuple[list[Row], dict]:
     if execution["status"] != "SUCCEEDED":
-        raise DeploymentError(
+        raise TargetError(
             f"the batch execution {execution['status']}: {execution.get('error', '')} "
             f"{_error_message(execution.get('cause', ''))[:200]}"
         )
     summary = json.loads(execution["output"])
-    bucket, _, key = summary["results_uri"][5:].partition("/")
-    body = target.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    results = S3Uri.parse(summary["results_uri"], object_key=True)
+    body = target.client("s3").get_object(Bucket=results.bucket, Key=results.key)["Body"].read()
     rows = []
     for item in json.loads(body)["results"]:
         error = item.get("error") or {}
@@ -144,11 +145,11 @@ def print_table(rows: list[Row]) -> None:
         print(f"{r.image:<{width}}  {r.status:<22}  {label:<11}  {confidence:>10}  {r.detail}")
 
 
-def classify(target: Target, images: list[str | Path], timeout_s: float) -> int:
+def classify(target: Target, images: list[S3Uri | Path], timeout_s: float) -> int:
     target.check_reachable()
-    outputs = read_outputs(target.name)
+    outputs = target.require_outputs(*REQUIRED_OUTPUTS)
     if not outputs.get("endpoint_name"):
-        raise DeploymentError(
+        raise TargetError(
             f"no endpoint is deployed for TARGET={target.name}: run `make train TARGET="
             f"{target.name}` and `make apply TARGET={target.name}` first"
         )
@@ -176,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="file or s3://bucket/key")
     parser.add_argument("--target", choices=("local", "aws"), default="local")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="local cloud port")
+    parser.add_argument("--port", type=int, default=DEFAULT_LOCAL_PORT, help="local cloud port")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait")
     args = parser.parse_args(argv)
     try:
         images = parse_images(args.images)
         return classify(Target(args.target, args.port), images, args.timeout)
-    except (UsageError, DeploymentError) as exc:
+    except (UsageError, TargetError) as exc:
         print(f"classify: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # botocore errors: one line, never a traceback

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from deployment.outputs import TERRAFORM_DIR, WORKSPACES
+from deployment.target import Target, local_environment
+from deployment.target import local_url as url
 
-from . import DEFAULT_HOST, DEFAULT_REGION, paths
+from . import DEFAULT_HOST, paths
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -28,35 +30,6 @@ LOCAL_MODEL_VARS = TERRAFORM_DIR / "model.local.tfvars.json"
 
 class LocalCloudError(Exception):
     """A one-line reason the command could not do what was asked."""
-
-
-def url(port: int) -> str:
-    return f"http://{DEFAULT_HOST}:{port}"
-
-
-def client_environment(port: int) -> dict[str, str]:
-    """All a client (AWS CLI, boto3, Terraform's provider) needs to use the local cloud."""
-    return {
-        "AWS_ENDPOINT_URL": url(port),
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": DEFAULT_REGION,
-    }
-
-
-def client(port: int, service: str, region: str | None = None, **kwargs: Any) -> Any:
-    """A boto3 client for the local cloud on `port`, with its dummy credentials."""
-    import boto3
-
-    env = client_environment(port)
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name=region or env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        **kwargs,
-    )
 
 
 def health(port: int, timeout: float = 1.0) -> dict[str, Any] | None:
@@ -76,7 +49,7 @@ def port_taken(port: int) -> bool:
 
 
 def _export_line(port: int) -> str:
-    return "export " + " ".join(f"{k}={v}" for k, v in client_environment(port).items())
+    return "export " + " ".join(f"{k}={v}" for k, v in local_environment(port).items())
 
 
 def _reset_terraform_state(port: int) -> None:
@@ -186,12 +159,13 @@ def down(port: int) -> int:
 
 
 def _deployed(port: int) -> list[str]:
-    buckets = [b["Name"] for b in client(port, "s3").list_buckets()["Buckets"]]
-    functions = client(port, "lambda").list_functions()["Functions"]
-    machines = client(port, "stepfunctions").list_state_machines()["stateMachines"]
+    cloud = Target("local", port)
+    buckets = [b["Name"] for b in cloud.client("s3").list_buckets()["Buckets"]]
+    functions = cloud.client("lambda").list_functions()["Functions"]
+    machines = cloud.client("stepfunctions").list_state_machines()["stateMachines"]
     endpoints = [
         f"{e['EndpointName']} ({e['EndpointStatus']})"
-        for e in client(port, "sagemaker").list_endpoints()["Endpoints"]
+        for e in cloud.client("sagemaker").list_endpoints()["Endpoints"]
     ]
     return [
         f"  buckets        {', '.join(buckets) or '-'}",

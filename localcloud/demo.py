@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 from deployment.outputs import CLI_CONFIG, WORKSPACES
-from training.cloud import S3Uri
+from deployment.s3uri import S3Uri
+from deployment.target import DEFAULT_LOCAL_PORT, Target, TargetError, local_environment, local_url
 
-from . import DEFAULT_PORT, cli, paths
-from .deployment import DeploymentError, Target, read_outputs
+from . import cli, paths
+from .classify import REQUIRED_OUTPUTS
 from .scoring import score_images
 
 REPO = paths.REPO_ROOT
@@ -46,7 +47,7 @@ def step(number: int, title: str) -> None:
 
 def environment(port: int) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(cli.client_environment(port))
+    env.update(local_environment(port))
     env["TF_WORKSPACE"] = WORKSPACES["local"]
     env["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
     return env
@@ -69,7 +70,7 @@ def run(command: list[str], env: dict[str, str], what: str, quiet: bool = False)
 
 def ensure_cloud(port: int) -> None:
     if cli.health(port):
-        print(f"local cloud already running on {cli.url(port)}")
+        print(f"local cloud already running on {local_url(port)}")
         return
     cli.up(port, reset_terraform_state=True)
 
@@ -90,7 +91,7 @@ def terraform_init(env: dict[str, str]) -> None:
 def terraform_apply(port: int, env: dict[str, str], with_model: bool) -> None:
     tf = ["terraform", "-chdir=terraform"]
     command = [*tf, "apply", "-auto-approve", "-input=false", "-var-file=environments/local.tfvars"]
-    command.append(f"-var=aws_endpoint_url={cli.url(port)}")
+    command.append(f"-var=aws_endpoint_url={local_url(port)}")
     if with_model:
         command.append("-var-file=model.local.tfvars.json")
     started = time.monotonic()
@@ -101,9 +102,9 @@ def terraform_apply(port: int, env: dict[str, str], with_model: bool) -> None:
 
 def model_artifact(target: Target, work: Path) -> Path:
     model_vars = json.loads(cli.LOCAL_MODEL_VARS.read_text())
-    uri = S3Uri.parse(model_vars["model_data_url"])
+    uri = S3Uri.parse(model_vars["model_data_url"], object_key=True, what="model_data_url")
     tarball = work / "model.tar.gz"
-    target.client("s3").download_file(uri.bucket, uri.prefix, str(tarball))
+    target.client("s3").download_file(uri.bucket, uri.key, str(tarball))
     model_dir = work / "model"
     with tarfile.open(tarball) as archive:
         archive.extractall(model_dir, filter="data")
@@ -163,7 +164,7 @@ def demo(port: int, source: str, epochs: int | None) -> int:
     run([sys.executable, "lambdas/build.py", "--out", "build/lambdas"], env, "packaging", True)
     terraform_init(env)
     terraform_apply(port, env, with_model=cli.LOCAL_MODEL_VARS.is_file())
-    outputs = read_outputs("local")
+    outputs = target.require_outputs(*REQUIRED_OUTPUTS)
     step(3, f"ETL of {source}")
     run(
         [
@@ -176,6 +177,8 @@ def demo(port: int, source: str, epochs: int | None) -> int:
             str(DATA_DIR),
             "--labels",
             "bicycle,motorcycle",
+            "--target",
+            "local",
             "--upload",
             f"s3://{outputs['data_bucket']}/cifar",
         ],
@@ -191,7 +194,7 @@ def demo(port: int, source: str, epochs: int | None) -> int:
     )
     step(5, "terraform apply with the model: the endpoint")
     terraform_apply(port, env, with_model=True)
-    outputs = read_outputs("local")
+    outputs = target.require_outputs(*REQUIRED_OUTPUTS, refresh=True)
     with tempfile.TemporaryDirectory() as work:
         confident, unsure, batch = pick_images(
             model_artifact(target, Path(work)),
@@ -220,7 +223,7 @@ def demo(port: int, source: str, epochs: int | None) -> int:
         "the monitoring report",
     )
     step(10, "where everything is")
-    print(f"  local cloud     {cli.url(port)} (state in memory; `make local-down` ends it)")
+    print(f"  local cloud     {local_url(port)} (state in memory; `make local-down` ends it)")
     print(f"  data            s3://{outputs['data_bucket']}/cifar, local copy {DATA_DIR}")
     print(f"  model           {outputs.get('model_artifacts_s3_uri')}")
     print(f"  endpoint        {outputs.get('endpoint_name')}")
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m localcloud.demo", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=int, default=DEFAULT_LOCAL_PORT)
     parser.add_argument(
         "--source",
         default=str(SHARED_SUBSET) if SHARED_SUBSET.is_file() else FULL_ARCHIVE,
@@ -253,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--epochs must be at least 1")
     try:
         return demo(args.port, args.source, args.epochs)
-    except (DemoError, DeploymentError, cli.LocalCloudError) as exc:
+    except (DemoError, TargetError, cli.LocalCloudError) as exc:
         print(f"\ndemo: {exc}", file=sys.stderr)
         return 1
 

@@ -41,6 +41,8 @@ from typing import Any
 
 from moto.s3.models import s3_backends
 
+from deployment.s3uri import S3Uri, S3UriError
+
 from .pipe_worker import PipeWorker
 
 LOG = logging.getLogger(__name__)
@@ -88,18 +90,14 @@ def _failed(failure: str, message: str, status: int = 500) -> ModelReply:
     return ModelReply(False, body, "application/json", status, failure)
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ModelLoadError(f"not an s3://bucket/key URI: {uri!r}")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
-
-
 def fetch_object(account_id: str, uri: str) -> bytes:
     """Reads an object straight from moto's S3 backend (same process, no HTTP)."""
-    bucket, key = split_s3_uri(uri)
     try:
-        obj = s3_backends[account_id]["global"].get_object(bucket, key)
+        location = S3Uri.parse(uri, object_key=True, what="ModelDataUrl")
+    except S3UriError as exc:
+        raise ModelLoadError(str(exc)) from None
+    try:
+        obj = s3_backends[account_id]["global"].get_object(location.bucket, location.key)
     except Exception as exc:
         raise ModelLoadError(f"cannot read {uri}: {type(exc).__name__}") from exc
     if obj is None:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from deployment.target import Target
 from monitoring.aggregate import Aggregator
 from monitoring.capture import iter_capture_lines
 from monitoring.page import render_page
 from monitoring.plots import PLOT_FILES, render_all
 from monitoring.reference import DriftReference, DriftReferenceError, load_reference
 from monitoring.settings import ReportSettings
-from monitoring.settings import s3_client as make_s3_client
 from monitoring.sources import DirectorySource, ObjectReadError, S3Source
 from monitoring.summary import DEFAULT_CLASS_NAMES, QUALITY_LABELS, summarize
 
@@ -49,7 +49,7 @@ class ReportResult:
 def make_source(settings: ReportSettings, s3_client: object | None = None):
     root = settings.capture_root
     if root.startswith("s3://"):
-        return S3Source(root, client=s3_client)
+        return S3Source(root, client=s3_client, target=settings.target)
     return DirectorySource(Path(root))
 
 
@@ -120,7 +120,7 @@ def run(
     check_output(settings.out)
     uses_s3 = any(str(x).startswith("s3://") for x in (settings.location, settings.manifest))
     if s3_client is None and uses_s3:
-        s3_client = make_s3_client(settings.target)
+        s3_client = Target(settings.target).client("s3")
     reference, reference_note = _reference(settings, s3_client)
     source = make_source(settings, s3_client)
     started = time.perf_counter()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from deployment.s3uri import S3Uri, S3UriError
 from monitoring.capture import parse_inference_time
 from monitoring.summary import Limits
-
-LOCAL_ENDPOINT_URL = "http://127.0.0.1:4566"
-
 
 class SettingsError(ValueError):
     """The flags and Terraform's outputs do not say where or what to report on."""
@@ -40,22 +37,6 @@ class ReportSettings:
         return f"{base}/{self.endpoint}"
 
 
-def s3_client(target: str):
-    """A plain boto3 S3 client. botocore honours AWS_ENDPOINT_URL; for `--target local`
-    without it (run outside the Makefile), the local cloud's default address is used."""
-    import boto3
-
-    if target == "local" and not os.environ.get("AWS_ENDPOINT_URL"):
-        return boto3.client(
-            "s3",
-            endpoint_url=LOCAL_ENDPOINT_URL,
-            region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        )
-    return boto3.client("s3")
-
-
 def parse_time(text: str | None, flag: str) -> datetime | None:
     if text is None:
         return None
@@ -77,8 +58,11 @@ def resolve(args, outputs: dict[str, object]) -> ReportSettings:
         )
     if args.capture_dir and not Path(args.capture_dir).is_dir():
         raise SettingsError(f"--capture-dir {args.capture_dir} is not a directory")
-    if args.s3_uri and not args.s3_uri.startswith("s3://"):
-        raise SettingsError(f"--s3-uri must start with s3://, got {args.s3_uri!r}")
+    if args.s3_uri:
+        try:
+            S3Uri.parse(args.s3_uri, what="--s3-uri")
+        except S3UriError as exc:
+            raise SettingsError(str(exc)) from None
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     if since and until and since >= until:
         raise SettingsError(f"--since {args.since} is not before --until {args.until}")

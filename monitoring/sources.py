@@ -6,13 +6,13 @@ reading any, and read each object as a stream of byte chunks.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
+from deployment.s3uri import S3Uri, S3UriError
+from deployment.target import Target
 from monitoring.capture import hour_of_key
 
 CHUNK_BYTES = 1024 * 1024
@@ -46,23 +46,22 @@ def key_in_window(key: str, since: datetime | None, until: datetime | None) -> b
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise SourceError(f"not an S3 URI (s3://bucket/prefix): {uri!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
+    """(bucket, key) of an s3://bucket/key URI, through deployment.s3uri; a SourceError
+    otherwise (monitoring/reference.py reads its manifest location with it)."""
+    try:
+        parsed = S3Uri.parse(uri)
+    except S3UriError as exc:
+        raise SourceError(str(exc)) from None
+    return parsed.bucket, parsed.key
 
 
 class S3Source:
-    """Capture objects under s3://bucket/prefix, read with a plain boto3 client.
+    """Capture objects under s3://bucket/prefix, read with the target's S3 client
+    (deployment.target: the local cloud or AWS)."""
 
-    The client honours AWS_ENDPOINT_URL, which is how the local cloud is reached.
-    """
-
-    def __init__(self, uri: str, client: object | None = None) -> None:
-        import boto3
-
+    def __init__(self, uri: str, client: object | None = None, target: str = "local") -> None:
         self.bucket, self.prefix = parse_s3_uri(uri)
-        self.client = client or boto3.client("s3")
+        self.client = client or Target(target).client("s3")
 
     @property
     def description(self) -> str:
@@ -83,7 +82,7 @@ class S3Source:
             code = exc.response.get("Error", {}).get("Code", "")
             raise SourceError(f"cannot list {self.description}: {code or exc}") from exc
         except BotoCoreError as exc:
-            where = os.environ.get("AWS_ENDPOINT_URL", "AWS")
+            where = getattr(getattr(self.client, "meta", None), "endpoint_url", "AWS")
             raise SourceError(f"cannot list {self.description} at {where}: {exc}") from exc
         return sorted(found, key=lambda o: o.key)
 

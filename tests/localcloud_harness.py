@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from localcloud import cli
+from deployment.target import Target, local_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60
@@ -41,10 +41,10 @@ class LocalCloud:
 
     @property
     def url(self) -> str:
-        return cli.url(self.port)
+        return local_url(self.port)
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        return cli.client(self.port, service, **kwargs)
+        return Target("local", self.port).client(service, **kwargs)
 
     def admin(self, route: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(

@@ -1,20 +1,20 @@
 """What both launchers need from the outside: Terraform outputs, S3, the tfvars file.
 
-boto3 clients are plain: AWS_ENDPOINT_URL (the local cloud) is honoured by botocore.
+Clients come from deployment.target.Target (the local cloud or AWS); S3 URIs are
+deployment.s3uri.S3Uri.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 from tqdm import tqdm
 
 from deployment.outputs import TERRAFORM_DIR, terraform_outputs
+from deployment.s3uri import S3Uri
+from deployment.target import Target, TargetError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,25 +26,6 @@ def job_name(prefix: str) -> str:
 
 class LaunchError(RuntimeError):
     """A launcher cannot go on; the message says what to pass or run."""
-
-
-@dataclass(frozen=True)
-class S3Uri:
-    bucket: str
-    prefix: str
-
-    @classmethod
-    def parse(cls, uri: str) -> S3Uri:
-        parsed = urlparse(uri)
-        if parsed.scheme != "s3" or not parsed.netloc:
-            raise LaunchError(f"{uri!r} is not an s3://bucket/prefix URI")
-        return cls(parsed.netloc, parsed.path.strip("/"))
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}/{name}" if self.prefix else name
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
 
 class TerraformOutputs:
@@ -73,17 +54,11 @@ def resolve(flag_value: str | None, output_name: str, flag: str, outputs: Terraf
     return value
 
 
-def s3_client():
-    import boto3
-
-    return boto3.client("s3")
-
-
-def download_prefix(uri: S3Uri, dest: Path) -> Path:
+def download_prefix(target: Target, uri: S3Uri, dest: Path) -> Path:
     """Mirror every object under the prefix into `dest` (the ETL's channel layout)."""
-    client = s3_client()
+    client = target.client("s3")
     paginator = client.get_paginator("list_objects_v2")
-    prefix = uri.prefix + "/" if uri.prefix else ""
+    prefix = uri.prefix
     keys = [
         item["Key"]
         for page in paginator.paginate(Bucket=uri.bucket, Prefix=prefix)
@@ -99,10 +74,10 @@ def download_prefix(uri: S3Uri, dest: Path) -> Path:
     return dest
 
 
-def upload_file(path: Path, uri: S3Uri) -> str:
+def upload_file(target: Target, path: Path, uri: S3Uri) -> str:
     size = path.stat().st_size
     with tqdm(total=size, unit="B", unit_scale=True, desc=f"upload {path.name}") as bar:
-        s3_client().upload_file(str(path), uri.bucket, uri.prefix, Callback=bar.update)
+        target.client("s3").upload_file(str(path), uri.bucket, uri.key, Callback=bar.update)
     return str(uri)
 
 
@@ -121,10 +96,9 @@ def write_model_vars(
     return path
 
 
-def require_endpoint_for_local(target: str) -> None:
-    """--target local must never reach real AWS by accident."""
-    if target == "local" and not os.environ.get("AWS_ENDPOINT_URL"):
-        raise LaunchError(
-            "--target local needs AWS_ENDPOINT_URL (the local cloud, e.g. "
-            "http://127.0.0.1:4566; `make train` sets it)"
-        )
+def require_reachable(target: Target) -> None:
+    """--target local must reach the local cloud, never real AWS by accident."""
+    try:
+        target.check_reachable()
+    except TargetError as exc:
+        raise LaunchError(str(exc)) from None

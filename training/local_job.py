@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployment.s3uri import S3Uri
+from deployment.target import Target
 from training import artifact, cloud, recipe
 from training.splits import EtlOutput, stage_channels
 
@@ -33,9 +35,10 @@ class LocalJob:
     tfvars_dir: Path = cloud.TERRAFORM_DIR
 
 
-def fetch_channels(channels: str, cache: Path) -> EtlOutput:
+def fetch_channels(target: Target, channels: str, cache: Path) -> EtlOutput:
     if channels.startswith("s3://"):
-        return EtlOutput.open(cloud.download_prefix(cloud.S3Uri.parse(channels), cache))
+        uri = S3Uri.parse(channels, what="--channels")
+        return EtlOutput.open(cloud.download_prefix(target, uri, cache))
     return EtlOutput.open(Path(channels))
 
 
@@ -62,15 +65,16 @@ def run(job: LocalJob) -> dict[str, str]:
     """Train, pack and (unless told not to) upload; return what it wrote where."""
     recipe.hyperparameters(job.hyperparameters)  # unknown names fail before anything runs
     outputs = cloud.TerraformOutputs(job.target)
+    target = Target(job.target)
     if job.upload:
-        cloud.require_endpoint_for_local(job.target)
+        cloud.require_reachable(target)
         bucket = cloud.resolve(job.bucket, "artifacts_bucket", "--bucket", outputs)
     channels = (
         job.channels or f"s3://{cloud.resolve(None, 'data_bucket', '--channels', outputs)}/cifar"
     )
     name = cloud.job_name("scones-local")
     work = job.work_dir / name
-    etl = fetch_channels(channels, work / "channels")
+    etl = fetch_channels(target, channels, work / "channels")
     env = stage_channels(etl, work / "lists", job.validation_fraction, job.split_seed)
     model_dir = work / "model"
     env |= {"SM_MODEL_DIR": str(model_dir), "SM_OUTPUT_DATA_DIR": str(work / "output")}
@@ -83,8 +87,8 @@ def run(job: LocalJob) -> dict[str, str]:
     print(f"packed {tarball} ({tarball.stat().st_size / 1e6:.1f} MB)", flush=True)
     result = {"model_dir": str(model_dir), "model_tar": str(tarball)}
     if job.upload:
-        uri = cloud.S3Uri(bucket, f"models/{name}/model.tar.gz")
-        result["model_data_url"] = cloud.upload_file(tarball, uri)
+        uri = S3Uri(bucket, f"models/{name}/model.tar.gz")
+        result["model_data_url"] = cloud.upload_file(target, tarball, uri)
         serving_image = None
         if job.target == "aws":
             serving_image = artifact.serving_image_uri(os.environ.get("AWS_DEFAULT_REGION"))

@@ -26,6 +26,7 @@ from pathlib import Path
 import boto3
 from tqdm import tqdm
 
+from deployment.s3uri import S3Uri
 from training import artifact, cloud, recipe
 from training.splits import carve_validation, class_names
 
@@ -65,23 +66,23 @@ class Submitted:
     client: object  # the session's SageMaker client, to follow the job
 
 
-def read_text(client, uri: cloud.S3Uri, name: str) -> str:
+def read_text(client, uri: S3Uri, name: str) -> str:
     try:
-        body = client.get_object(Bucket=uri.bucket, Key=uri.key(name))["Body"].read()
+        body = client.get_object(Bucket=uri.bucket, Key=uri.join(name).key)["Body"].read()
     except client.exceptions.NoSuchKey:
         raise cloud.LaunchError(f"{uri}/{name} does not exist: run `make etl` first") from None
     return body.decode("utf-8")
 
 
-def copy_images(client, lines: list[str], source: cloud.S3Uri, dest: cloud.S3Uri) -> None:
+def copy_images(client, lines: list[str], source: S3Uri, dest: S3Uri) -> None:
     """Copy (server side) the images `.lst` lines name, keeping their relative paths."""
     paths = [line.split("\t")[2] for line in lines]
 
     def copy(path: str) -> None:
         client.copy_object(
             Bucket=dest.bucket,
-            Key=dest.key(path),
-            CopySource={"Bucket": source.bucket, "Key": source.key(path)},
+            Key=dest.join(path).key,
+            CopySource={"Bucket": source.bucket, "Key": source.join(path).key},
         )
 
     with (
@@ -92,7 +93,7 @@ def copy_images(client, lines: list[str], source: cloud.S3Uri, dest: cloud.S3Uri
             bar.update()
 
 
-def stage_lists(client, channels: cloud.S3Uri, job_root: cloud.S3Uri, job: SageMakerJob) -> dict:
+def stage_lists(client, channels: S3Uri, job_root: S3Uri, job: SageMakerJob) -> dict:
     """Carve validation from the ETL's train.lst; upload both lists next to the job, and
     copy the validation images there too (train and validation need different folders)."""
     manifest = json.loads(read_text(client, channels, "manifest.json"))
@@ -100,11 +101,11 @@ def stage_lists(client, channels: cloud.S3Uri, job_root: cloud.S3Uri, job: SageM
     train, validation = carve_validation(lines, job.validation_fraction, job.split_seed)
     lists = {}
     for name, selected in (("train", train), ("validation", validation)):
-        key = job_root.key(f"input/{name}_lst/{name}.lst")
+        key = job_root.join(f"input/{name}_lst/{name}.lst").key
         client.put_object(Bucket=job_root.bucket, Key=key, Body="\n".join(selected) + "\n")
-        lists[name] = (f"s3://{job_root.bucket}/{job_root.key(f'input/{name}_lst/')}", selected)
-    validation_images = cloud.S3Uri(job_root.bucket, job_root.key("input/validation"))
-    copy_images(client, validation, cloud.S3Uri(channels.bucket, channels.key("train")),
+        lists[name] = (str(job_root.join(f"input/{name}_lst/")), selected)
+    validation_images = job_root.join("input/validation")
+    copy_images(client, validation, channels.join("train"),
                 validation_images)  # fmt: skip
     images = {"train": f"{channels}/train/", "validation": f"{validation_images}/"}
     return {"classes": manifest["classes"], "lists": lists, "images": images}
@@ -204,15 +205,13 @@ def submit(job: SageMakerJob, session=None) -> Submitted:
     channels_uri = (
         job.channels or f"s3://{cloud.resolve(None, 'data_bucket', '--channels', outputs)}/cifar"
     )
-    channels = cloud.S3Uri.parse(channels_uri)
+    channels = S3Uri.parse(channels_uri, what="--channels")
     region = job.region or outputs.get("region")
     boto_session = boto3.Session(region_name=region) if region else boto3.Session()
     session = session or sagemaker.Session(boto_session=boto_session, default_bucket=bucket)
     name = cloud.job_name(f"scones-{job.algorithm}")
     output_path = f"s3://{bucket}/models"
-    staged = stage_lists(
-        boto_session.client("s3"), channels, cloud.S3Uri(bucket, f"models/{name}"), job
-    )
+    staged = stage_lists(boto_session.client("s3"), channels, S3Uri(bucket, f"models/{name}"), job)
     inputs = training_inputs(staged)
     with tempfile.TemporaryDirectory() as tmp:
         if job.algorithm == "pytorch":

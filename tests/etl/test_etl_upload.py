@@ -72,7 +72,7 @@ def remote_keys(s3: Any, prefix: str = "") -> set[str]:
 
 
 def test_upload_puts_every_file_under_the_prefix(s3: Any, exported: Path) -> None:
-    result = upload(exported, f"s3://{BUCKET}/cifar")
+    result = upload(exported, f"s3://{BUCKET}/cifar", target="aws")
 
     manifest = json.loads((exported / "manifest.json").read_text())
     expected = {f"cifar/{rel}" for rel in manifest["files"]}
@@ -83,7 +83,7 @@ def test_upload_puts_every_file_under_the_prefix(s3: Any, exported: Path) -> Non
 
 
 def test_uploaded_objects_hold_the_local_bytes_and_their_sha256(s3: Any, exported: Path):
-    upload(exported, f"s3://{BUCKET}/cifar/")
+    upload(exported, f"s3://{BUCKET}/cifar/", target="aws")
 
     manifest = json.loads((exported / "manifest.json").read_text())
     rel = sorted(manifest["files"])[0]
@@ -94,7 +94,7 @@ def test_uploaded_objects_hold_the_local_bytes_and_their_sha256(s3: Any, exporte
 
 
 def test_second_upload_sends_nothing(s3: Any, exported: Path) -> None:
-    first = upload(exported, f"s3://{BUCKET}/cifar")
+    first = upload(exported, f"s3://{BUCKET}/cifar", target="aws")
     log = CallLog(s3)
 
     second = upload(exported, f"s3://{BUCKET}/cifar", client=s3)
@@ -116,10 +116,10 @@ def test_manifest_is_uploaded_after_every_other_file_completes(s3: Any, exported
 
 
 def test_object_changed_in_s3_is_replaced(s3: Any, exported: Path) -> None:
-    upload(exported, f"s3://{BUCKET}/cifar")
+    upload(exported, f"s3://{BUCKET}/cifar", target="aws")
     s3.put_object(Bucket=BUCKET, Key="cifar/train.lst", Body=b"tampered")
 
-    result = upload(exported, f"s3://{BUCKET}/cifar")
+    result = upload(exported, f"s3://{BUCKET}/cifar", target="aws")
 
     assert result.uploaded == 1
     body = s3.get_object(Bucket=BUCKET, Key="cifar/train.lst")["Body"].read()
@@ -129,7 +129,7 @@ def test_object_changed_in_s3_is_replaced(s3: Any, exported: Path) -> None:
 def test_changed_export_removes_the_old_manifest_before_other_writes(
     s3: Any, generated: Generated, exported: Path
 ) -> None:
-    upload(exported, f"s3://{BUCKET}/cifar")
+    upload(exported, f"s3://{BUCKET}/cifar", target="aws")
     run(generated.path, exported, ["apple", "bicycle"])
     log = CallLog(s3)
 
@@ -143,7 +143,7 @@ def test_changed_export_removes_the_old_manifest_before_other_writes(
 
 
 def test_upload_without_a_prefix_puts_keys_at_the_bucket_root(s3: Any, exported: Path):
-    upload(exported, f"s3://{BUCKET}")
+    upload(exported, f"s3://{BUCKET}", target="aws")
 
     assert "manifest.json" in remote_keys(s3) and "train.lst" in remote_keys(s3)
 
@@ -152,7 +152,7 @@ def test_upload_of_an_incomplete_export_is_refused(s3: Any, exported: Path) -> N
     (exported / "manifest.json").unlink()
 
     with pytest.raises(UploadError, match=r"no manifest\.json: the export is incomplete"):
-        upload(exported, f"s3://{BUCKET}/cifar")
+        upload(exported, f"s3://{BUCKET}/cifar", target="aws")
 
     assert remote_keys(s3) == set()
 
@@ -161,14 +161,14 @@ def test_local_file_that_differs_from_the_manifest_is_not_uploaded(s3: Any, expo
     (exported / "test.lst").write_text("0\t0\tx.png\n")
 
     with pytest.raises(UploadError, match=r"test.lst does not match manifest.json"):
-        upload(exported, f"s3://{BUCKET}/cifar")
+        upload(exported, f"s3://{BUCKET}/cifar", target="aws")
 
     assert "cifar/manifest.json" not in remote_keys(s3)
 
 
 def test_missing_bucket_is_a_one_line_error(run_cli, aws: None, generated, tmp_path: Path):
     result = run_cli("--source", generated.path, "--out", tmp_path / "out",
-                     "--upload", "s3://no-such-bucket-here/cifar")  # fmt: skip
+                     "--upload", "s3://no-such-bucket-here/cifar", "--target", "aws")  # fmt: skip
 
     assert_one_line_error(result, "S3 bucket no-such-bucket-here does not exist")
 
@@ -189,7 +189,7 @@ def test_access_denied_is_a_one_line_error(run_cli, aws: None, generated, tmp_pa
             env.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
             env.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the first credentials
             return run_cli("--source", generated.path, "--out", tmp_path / "out",
-                           "--upload", f"s3://{BUCKET}/cifar")  # fmt: skip
+                           "--upload", f"s3://{BUCKET}/cifar", "--target", "aws")  # fmt: skip
 
     result = attempt()
 
@@ -204,6 +204,8 @@ def test_cli_prints_what_it_uploaded_and_where(run_cli, s3: Any, generated, tmp_
         tmp_path / "out",
         "--upload",
         f"s3://{BUCKET}/cifar",
+        "--target",
+        "aws",
     )
     first = run_cli(*args)
 

@@ -51,12 +51,14 @@ def test_up_refuses_a_taken_port_with_a_clear_message(tmp_path):
 
 
 def start_a_warm_worker(port: str) -> None:
-    from localcloud import cli
+    from deployment.target import Target
 
-    role = cli.client(int(port), "iam").create_role(
-        RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST
-    )["Role"]["Arn"]
-    client = cli.client(int(port), "lambda")
+    role = (
+        Target("local", int(port))
+        .client("iam")
+        .create_role(RoleName="r", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+    )
+    client = Target("local", int(port)).client("lambda")
     client.create_function(
         FunctionName="warm",
         Runtime="python3.11",

@@ -111,8 +111,8 @@ def test_flags_override_terraform_outputs():
 
 
 def test_location_that_already_names_the_endpoint_is_not_doubled():
-    args = build_parser().parse_args(["report", "--s3-uri", "s3://a/cap/ep", "--endpoint", "ep"])
-    assert resolve(args, {}).capture_root == "s3://a/cap/ep"
+    args = build_parser().parse_args(["report", "--s3-uri", "s3://caps/cap/ep", "--endpoint", "ep"])
+    assert resolve(args, {}).capture_root == "s3://caps/cap/ep"
 
 
 @pytest.fixture
@@ -181,19 +181,3 @@ def test_missing_terraform_state_gives_no_defaults(tmp_path):
     from deployment.outputs import terraform_outputs
 
     assert terraform_outputs("local", tmp_path / "nowhere") == {}
-
-
-def test_target_local_without_endpoint_variable_reaches_the_local_cloud_port(monkeypatch):
-    from monitoring.settings import LOCAL_ENDPOINT_URL, s3_client
-
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    assert s3_client("local").meta.endpoint_url == LOCAL_ENDPOINT_URL
-
-
-def test_aws_endpoint_url_wins_over_the_default_port(monkeypatch):
-    from monitoring.settings import s3_client
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4999")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    assert s3_client("local").meta.endpoint_url == "http://127.0.0.1:4999"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from localcloud_harness import free_port
 
 from training import recipe
 from training.channels import ChannelError, read_channel
@@ -135,15 +136,15 @@ def test_local_launcher_on_a_folder_that_is_not_etl_output_fails_clearly(tmp_pat
     assert "Traceback" not in result.stderr
 
 
-def test_local_target_without_the_local_cloud_address_refuses_to_upload(
-    etl_output, tmp_path, repo_root
-):
-    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+def test_local_target_without_a_local_cloud_refuses_to_upload(etl_output, tmp_path, repo_root):
+    address = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    env = {**os.environ, "AWS_ENDPOINT_URL": address}
     result = subprocess.run(
         [sys.executable, "-m", "training", "local", "--target", "local", "--channels",
-         str(etl_output), "--bucket", "b", "--work-dir", str(tmp_path)],
+         str(etl_output), "--bucket", "scones-models", "--work-dir", str(tmp_path)],
         capture_output=True, text=True, cwd=repo_root, env=env, check=False,
     )  # fmt: skip
 
     assert result.returncode == 2
-    assert "--target local needs AWS_ENDPOINT_URL" in result.stderr
+    assert f"the local cloud does not answer at {address}" in result.stderr
+    assert "make local-up" in result.stderr
