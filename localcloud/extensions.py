@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import (
+    events_targets,
     lambda_invoke,
     s3_bucket_policy,
     s3_notifications,
@@ -116,6 +117,8 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
         ("self", "endpoint_name", "endpoint_config_name", "tags"),
     ),
     ("moto.sagemaker.models", "SageMakerModelBackend.delete_endpoint", ("self", "endpoint_name")),
+    ("moto.events.models", "Rule.send_to_targets", ("self", "original_event", "transform_input")),
+    ("moto.events.models", "EventsBackend.put_events", ("self", "events")),
     (
         "moto.sagemaker.models",
         "SageMakerModelBackend.create_transform_job",
@@ -144,6 +147,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     s3_notifications.install()
     s3_bucket_policy.install()
     sagemaker_control.install(scratch)
+    events_targets.install()
     sagemaker_runtime.install()
     _installed["pool"] = pool
     return pool

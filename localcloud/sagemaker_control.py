@@ -10,7 +10,10 @@ Wraps moto's backend where it stops short of AWS:
 - each variant's container is kept serving by a `ModelHost` (health checks, bounded
   restarts); if every variant's host gives up, the endpoint is `OutOfService`;
 - `delete_endpoint` stops the endpoint's model workers;
-- `create_transform_job` runs the model over the S3 input and writes `<key>.out`;
+- `create_transform_job` runs the model over the S3 input as Batch Transform does (SplitType
+  Line, MultiRecord mini-batches within MaxPayloadInMB, AssembleWith, `<key>.out` only for
+  objects that fully succeeded), refuses a name in use (ResourceInUse) and sends the
+  "SageMaker Transform Job State Change" events to EventBridge;
 - `CreateModel` keeps `EnableNetworkIsolation`, which moto drops;
 - `DescribeModel` leaves out the empty `VpcConfig` moto returns (the AWS provider would
   replace the model on every apply).
@@ -18,8 +21,10 @@ Wraps moto's backend where it stops short of AWS:
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +34,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.logs.models import logs_backends
 from moto.s3.models import s3_backends
-from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import FakeTransformJob, Model, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
@@ -272,47 +277,173 @@ def _output_key(prefix_key: str, key: str, output_prefix: str) -> str:
     return f"{output_prefix.rstrip('/')}/{relative}.out".lstrip("/")
 
 
+MIB = 1024 * 1024
+# CreateTransformJob: MaxPayloadInMB 0-100, default 6; a record larger than it fails the job.
+DEFAULT_MAX_PAYLOAD_MB = 6
+MAX_PAYLOAD_MB = 100
+TRANSFORM_JOB_STATE_CHANGE = "SageMaker Transform Job State Change"
+
+
+class TransformFailure(Exception):
+    """Why a transform job failed (its FailureReason)."""
+
+
+def _records(body: bytes, split_type: str | None) -> list[bytes]:
+    """SplitType Line: the object's lines, each a record (empty lines carry none); None:
+    the whole object is one record. RecordIO/TFRecord are not split here."""
+    if split_type == "Line":
+        return [line for line in body.splitlines() if line.strip()]
+    if split_type in (None, "", "None"):
+        return [body]
+    raise TransformFailure(
+        f"ClientError: SplitType {split_type} is not supported by the local cloud"
+    )
+
+
+def _mini_batches(
+    records: list[bytes], strategy: str | None, limit: int, split: bool
+) -> list[bytes]:
+    """Request bodies: one record each (SingleRecord), or as many records as fit in
+    MaxPayloadInMB (MultiRecord), joined by newlines as SageMaker splits them."""
+    batches: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for record in records:
+        if len(record) > limit:
+            raise TransformFailure(
+                f"ClientError: a record of {len(record)} bytes is larger than MaxPayloadInMB "
+                f"({limit // MIB} MB): raise MaxPayloadInMB or split the record"
+            )
+        joined = len(record) + (1 if split else 0)
+        if current and (strategy != "MultiRecord" or size + joined > limit):
+            batches.append(b"".join(current))
+            current, size = [], 0
+        current.append(record + b"\n" if split else record)
+        size += joined
+    if current:
+        batches.append(b"".join(current))
+    return batches
+
+
+def _assemble(answers: list[bytes], assemble_with: str | None) -> bytes:
+    """AssembleWith Line: a newline after every answer that does not end with one;
+    None: the answers concatenated as they are."""
+    if assemble_with == "Line":
+        return b"".join(a if a.endswith(b"\n") else a + b"\n" for a in answers)
+    return b"".join(answers)
+
+
+def _emit_state_change(backend: SageMakerModelBackend, job: FakeTransformJob) -> None:
+    """The EventBridge event SageMaker sends on each status change ("Events that Amazon
+    SageMaker sends to Amazon EventBridge", Transform job state change): source
+    aws.sagemaker, the job's ARN as resource, DescribeTransformJob's fields as detail."""
+    from moto.events.models import events_backends
+
+    detail = backend.describe_transform_job(job.transform_job_name)
+    try:
+        events_backends[backend.account_id][backend.region_name].put_events(
+            [
+                {
+                    "Source": "aws.sagemaker",
+                    "DetailType": TRANSFORM_JOB_STATE_CHANGE,
+                    "Detail": json.dumps(detail, default=str),
+                    "Resources": [job.arn],
+                }
+            ]
+        )
+    except Exception:  # a failed delivery never changes the job, as in AWS
+        LOG.exception("transform job %s: state change event not delivered", job.arn)
+
+
 def _run_transform(backend: SageMakerModelBackend, job: FakeTransformJob) -> None:
+    """Runs the model over every object under the input prefix as SageMaker does: split
+    (SplitType), batched into requests (BatchStrategy, MaxPayloadInMB), the answers
+    assembled (AssembleWith) into `<output path>/<key relative to the prefix>.out` only for
+    an object whose every request succeeded; any failed object fails the job, after the
+    others were written (TransformOutput S3OutputPath, SageMaker API reference)."""
     s3 = s3_backends[backend.account_id]["global"]
     logs = logs_backends[backend.account_id][backend.region_name]
     log = LogSink(logs, "/aws/sagemaker/TransformJobs", f"{job.transform_job_name}/local")
     worker = None
+    failures: list[str] = []
     try:
         source = job.transform_input["DataSource"]["S3DataSource"]
         in_bucket, _, prefix = source["S3Uri"][5:].partition("/")
         out_bucket, _, out_prefix = job.transform_output["S3OutputPath"][5:].partition("/")
         content_type = job.transform_input.get("ContentType") or "application/octet-stream"
         accept = job.transform_output.get("Accept")
+        split_type = job.transform_input.get("SplitType")
+        limit = int(job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) * MIB
+        keys = sorted(k for k in s3.get_bucket(in_bucket).keys if k.startswith(prefix))
+        if not keys:
+            raise TransformFailure(f"ClientError: no input objects under {source['S3Uri']}")
         worker = start_model_worker(
             backend.account_id, backend.describe_model(job.model_name), _state["scratch"], log
         )
-        keys = [k for k in s3.get_bucket(in_bucket).keys if k.startswith(prefix)]
-        if not keys:
-            raise ModelLoadError(f"no input objects under {source['S3Uri']}")
-        for key in sorted(keys):
-            reply = worker.invoke(s3.get_object(in_bucket, key).value, content_type, accept)
-            if not reply.ok:
-                raise ModelLoadError(
-                    f"ClientError: {key}: the model answered {reply.status}: "
-                    f"{reply.body.decode(errors='replace')}"
+        for key in keys:
+            try:
+                body = s3.get_object(in_bucket, key).value
+                requests = _mini_batches(
+                    _records(body, split_type), job.batch_strategy, limit, split_type == "Line"
                 )
-            s3.put_object(out_bucket, _output_key(prefix, key, out_prefix), reply.body)
-            log.write(f"transformed s3://{in_bucket}/{key}")
+                answers = []
+                for request in requests:
+                    reply = worker.invoke(request, content_type, accept)
+                    if not reply.ok:
+                        raise TransformFailure(
+                            f"ClientError: {key}: the model answered {reply.status}: "
+                            f"{reply.body.decode(errors='replace')[:300]}"
+                        )
+                    answers.append(reply.body)
+            except TransformFailure as exc:
+                failures.append(str(exc))
+                log.write(f"s3://{in_bucket}/{key} failed: {exc}")
+                continue
+            output = _assemble(answers, job.transform_output.get("AssembleWith"))
+            s3.put_object(out_bucket, _output_key(prefix, key, out_prefix), output)
+            log.write(f"transformed s3://{in_bucket}/{key} in {len(requests)} request(s)")
+        if failures:
+            raise TransformFailure("; ".join(failures))
         job.transform_job_status = "Completed"
-    except (ModelLoadError, ValidationError, KeyError) as exc:
-        job.failure_reason = str(getattr(exc, "message", None) or exc)
+    except (TransformFailure, ModelLoadError, ValidationError, KeyError) as exc:
+        job.failure_reason = str(getattr(exc, "message", None) or exc)[:1024]
         job.transform_job_status = "Failed"
         log.write(f"transform job failed: {job.failure_reason}")
     finally:
         if worker is not None:
             worker.stop()
         job.transform_end_time = job.last_modified_time = datetime.now(UTC)
+        _emit_state_change(backend, job)
+
+
+_JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 def _wrap_create_transform_job(original: Any) -> Any:
     def create_transform_job(self: SageMakerModelBackend, *a: Any, **kw: Any) -> FakeTransformJob:
+        name = kw.get("transform_job_name", a[0] if a else None)
+        if not isinstance(name, str) or not _JOB_NAME.match(name):
+            raise ValidationError(
+                message=f"1 validation error detected: Value '{name}' at 'transformJobName' "
+                "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+                "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+            )
+        # A job's name is taken for good (jobs are never deleted); moto would overwrite it.
+        if name in self.transform_jobs:
+            arn = FakeTransformJob.arn_formatter(name, self.account_id, self.region_name)
+            raise ResourceInUseException(
+                message="Job name must be unique within an AWS account and region, and a job "
+                f"with this name already exists ({arn})"
+            )
+        payload = kw.get("max_payload_in_mb")
+        if payload is not None and not 0 <= int(payload) <= MAX_PAYLOAD_MB:
+            raise ValidationError(
+                message=f"MaxPayloadInMB must be 0-{MAX_PAYLOAD_MB}, got {payload}"
+            )
+        self.describe_model(kw.get("model_name", a[1] if len(a) > 1 else None))
         job = original(self, *a, **kw)
         job.transform_job_status = "InProgress"
+        _emit_state_change(self, job)
         threading.Thread(target=_run_transform, args=(self, job), daemon=True).start()
         return job
 
