@@ -13,7 +13,8 @@ from pathlib import Path
 from etl.archive import CifarArchive, read_archive
 from etl.errors import OutputNotWritableError
 from etl.labels import DEFAULT_LABELS, resolve_labels
-from etl.manifest import MANIFEST_NAME, Manifest, PixelStats, write_atomic
+from etl.manifest import MANIFEST_NAME, Manifest, write_atomic
+from etl.pixel_stats import PixelStatsBuilder
 from etl.selection import Selection, select
 from etl.source import OFFICIAL_MD5, resolve_source
 from etl.writer import write_list, write_split
@@ -58,7 +59,7 @@ def export(
     _start(out)
     files: dict[str, str] = {}
     lists: dict[str, str] = {}
-    stats = PixelStats()
+    stats = PixelStatsBuilder()
     for split, selection in zip((archive.train, archive.test), selections, strict=True):
         split_stats = stats if split.name == "train" else None
         files.update(write_split(out, split, selection, split_stats, progress=progress))
@@ -76,7 +77,7 @@ def export(
         counts={s.split: {"total": len(s), "per_class": s.counts(classes)} for s in selections},
         lists=lists,
         files=files,
-        pixel_stats=stats.result("train"),
+        pixel_stats=stats.build("train").to_json(),
     )
     try:
         write_atomic(out / MANIFEST_NAME, manifest.to_json().encode())

@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from etl.archive import Split
 from etl.errors import OutputNotWritableError
-from etl.manifest import PixelStats, write_atomic
+from etl.manifest import write_atomic
+from etl.pixel_stats import PixelStatsBuilder
 from etl.selection import Selection
 
 _CHUNK_ROWS = 512
@@ -36,7 +37,12 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def write_split(
-    out: Path, split: Split, selection: Selection, stats: PixelStats | None, *, progress: bool
+    out: Path,
+    split: Split,
+    selection: Selection,
+    stats: PixelStatsBuilder | None,
+    *,
+    progress: bool,
 ) -> dict[str, str]:
     """Write the selection's PNGs under `out/<split>/`; return {relative path: sha256}."""
     folder = out / split.name
@@ -77,11 +83,11 @@ def _chunks(n: int) -> Iterator[range]:
 
 
 def _write_chunk(
-    folder: Path, split: Split, selection: Selection, chunk: range, stats: PixelStats | None
+    folder: Path, split: Split, selection: Selection, chunk: range, stats: PixelStatsBuilder | None
 ) -> list[str]:
     rows = split.data[selection.rows[chunk.start : chunk.stop]]
     if stats is not None:
-        stats.add(rows.reshape(-1, 3, 1024))
+        stats.add_planes(rows.reshape(-1, 3, 1024))
     digests = []
     for image, name in zip(
         rows_to_hwc(rows), selection.names[chunk.start : chunk.stop], strict=True

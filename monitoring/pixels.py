@@ -1,7 +1,8 @@
 """Decoding a captured input image and the pixel statistics drift is measured on.
 
 Pixel values are on a 0-1 scale (uint8 / 255). Brightness is ITU-R BT.601 luma
-(0.299 R + 0.587 G + 0.114 B), what Pillow's "L" mode computes.
+(0.299 R + 0.587 G + 0.114 B), what Pillow's "L" mode computes: `LUMA_WEIGHTS`, defined
+once in etl/pixel_stats.py with the reference statistics it is compared to.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+from etl.pixel_stats import LUMA_WEIGHTS
+
 THUMBNAIL_SIZE = 64
 # Pillow refuses more than ~179 MP by default; captured inputs are capped at 5 MiB, so
 # anything this large is hostile or broken and is counted, not decoded.

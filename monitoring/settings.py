@@ -9,6 +9,9 @@ from pathlib import Path
 from deployment.s3uri import S3Uri, S3UriError
 from monitoring.capture import parse_inference_time
 from monitoring.summary import Limits
+# Without --threshold or Terraform's `confidence_threshold` output: the workflow's default.
+DEFAULT_THRESHOLD = 0.93
+
 
 class SettingsError(ValueError):
     """The flags and Terraform's outputs do not say where or what to report on."""
@@ -68,7 +71,9 @@ def resolve(args, outputs: dict[str, object]) -> ReportSettings:
         raise SettingsError(f"--since {args.since} is not before --until {args.until}")
     threshold = args.threshold
     if threshold is None:
-        threshold = outputs.get("threshold") or outputs.get("confidence_threshold") or 0.93
+        threshold = outputs.get("confidence_threshold")
+    if threshold is None:
+        threshold = DEFAULT_THRESHOLD
     try:
         limits = Limits(
             threshold=float(threshold),

@@ -1,7 +1,9 @@
 """Everything train.py writes next to the model: ONNX graph, metadata, curves, handler.
 
 Imported flat (`import export`) by train.py, which SageMaker runs as a script from
-`source_dir`, so this module imports no sibling by package name.
+`source_dir`, so this module imports no sibling by package name. The one exception is the
+drift statistics builder, etl/pixel_stats.py: imported from the repository where it is
+there, from `source_dir` in a SageMaker job (the launcher stages it next to this file).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import numpy as np
 import torch
 from torch import nn
 
+try:  # the repository: local training, the tests
+    from etl.pixel_stats import PixelStats, PixelStatsBuilder
+except ModuleNotFoundError:  # a SageMaker job: sagemaker_job.stage_source copies it here
+    from pixel_stats import PixelStats, PixelStatsBuilder
+
 HERE = Path(__file__).resolve().parent
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
-# ITU-R BT.601 luma weights: the "brightness" monitoring compares against.
-LUMA = np.array([0.299, 0.587, 0.114])
-BRIGHTNESS_BINS = 10
 
 
 class Served(nn.Module):
@@ -64,29 +68,10 @@ def export_onnx(
         )
 
 
-def pixel_statistics(images: np.ndarray) -> dict:
-    """Training-set pixel statistics in [0, 1]: what monitoring compares live traffic to.
-
-    `images` is uint8 N x H x W x 3 (RGB). Brightness is the BT.601 luma of a pixel:
-    `brightness_mean` is its mean, `brightness_pixel_std` its spread across all pixels,
-    `brightness_std` and the histogram describe the per-image means (one per image).
-    """
-    pixels = images.reshape(-1, 3).astype(np.float64) / 255.0
-    luma = (pixels @ LUMA).reshape(len(images), -1)
-    per_image = luma.mean(1)
-    counts, edges = np.histogram(per_image, bins=BRIGHTNESS_BINS, range=(0.0, 1.0))
-    return {
-        "count": len(images),
-        "pixel_mean": pixels.mean(0).round(6).tolist(),
-        "pixel_std": pixels.std(0).round(6).tolist(),
-        "brightness_mean": round(float(per_image.mean()), 6),
-        "brightness_std": round(float(per_image.std()), 6),
-        "brightness_pixel_std": round(float(luma.std()), 6),
-        "brightness_histogram": {
-            "bin_edges": edges.round(6).tolist(),
-            "counts": counts.tolist(),
-        },
-    }
+def pixel_statistics(images: np.ndarray, split: str) -> PixelStats:
+    """The fit set's pixel statistics (uint8 N x H x W x 3, RGB): what monitoring compares
+    live traffic to, built exactly as the ETL builds its manifest's (CONTRACTS.md)."""
+    return PixelStatsBuilder().add_images(images).build(split)
 
 
 def write_metadata(path: Path, **fields) -> None:

@@ -32,6 +32,8 @@ from training.splits import carve_validation, class_names
 
 SOURCE_FILES = ("train.py", "recipe.py", "channels.py", "export.py", "inference.py")
 HERE = Path(__file__).resolve().parent
+# export.py's one import from outside training/: the drift statistics builder.
+SHARED_SOURCE_FILES = (HERE.parent / "etl" / "pixel_stats.py",)
 CONTENT_TYPE = "application/x-image"
 # The built-in image-classification algorithm trains on GPU instances only; G5 is a current
 # generation that SageMaker training supports (P3 is old and often has no quota).
@@ -131,6 +133,8 @@ def stage_source(dest: Path, job: SageMakerJob) -> Path:
     """train.py and its siblings only, plus the onnxruntime wheel train.py vendors."""
     for name in SOURCE_FILES:
         shutil.copyfile(HERE / name, dest / name)
+    for path in SHARED_SOURCE_FILES:
+        shutil.copyfile(path, dest / path.name)
     (dest / "requirements.txt").write_text("matplotlib>=3.9\n", encoding="utf-8")
     if job.vendor_onnxruntime:
         # The launcher itself may run without onnxruntime (the `launch` extra); if it has

@@ -110,11 +110,11 @@ def write_model_dir(out: Path, net, history, options, hyp, stats, summary) -> No
             input_format="RGB",
             normalization={
                 "scale": 1 / 255,
-                "mean": stats["pixel_mean"],
-                "std": stats["pixel_std"],
+                "mean": list(stats.channel_mean),
+                "std": list(stats.channel_std),
                 "formula": "(pixel / 255 - mean) / std, per channel",
             },
-            training_statistics=stats,
+            pixel_stats=stats.to_json(),
             model_file="model.onnx",
             runtime="onnxruntime",
             onnx_input=export.INPUT_NAME,
@@ -179,8 +179,8 @@ def run(argv: list[str]) -> dict:
         # too. Nothing is held out, so there is no selection: the last epoch is the model.
         fit_channel, held_out = merge_channels(train_channel, validation_channel), None
         print(f"refit_full: training on train + validation ({len(fit_channel.labels)})", flush=True)
-    stats = export.pixel_statistics(fit_channel.images)
-    mean, std = np.array(stats["pixel_mean"]), np.array(stats["pixel_std"])
+    stats = export.pixel_statistics(fit_channel.images, fit_channel.name)
+    mean, std = np.array(stats.channel_mean), np.array(stats.channel_std)
     make_deterministic(hyp["seed"], options.threads)
     started, cpu_started = time.perf_counter(), time.process_time()
     validation = to_split(held_out, mean, std) if held_out is not None else None

@@ -126,6 +126,8 @@ def test_manifest_pixel_stats_describe_the_train_selection(generated: Generated,
     np.testing.assert_allclose(stats["channel_std"], planes.std(axis=(0, 2)), atol=1e-6)
     assert stats["brightness_mean"] == pytest.approx(luma.mean(), abs=1e-6)
     assert stats["brightness_std"] == pytest.approx(luma.std(), abs=1e-6)
+    assert stats["image_brightness_std"] == pytest.approx(luma.mean(axis=1).std(), abs=1e-6)
+    assert stats["images"] == keep.sum() == sum(stats["image_brightness_histogram"])
 
 
 def test_same_input_gives_byte_identical_manifest(generated: Generated, tmp_path: Path):

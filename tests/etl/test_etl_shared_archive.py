@@ -104,3 +104,5 @@ def test_manifest_pixel_stats_are_plausible_for_photos(export: tuple[Path, Manif
     assert all(0.3 < m < 0.7 for m in stats["channel_mean"])
     assert all(0.1 < s < 0.4 for s in stats["channel_std"])
     assert 0.3 < stats["brightness_mean"] < 0.7
+    # Pixels within an image vary more than the images' mean brightness does.
+    assert stats["brightness_std"] > stats["image_brightness_std"] > 0

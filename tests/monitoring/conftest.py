@@ -11,7 +11,7 @@ from monitoring_captures import PREFIX, capture_objects, requests_from, write_ob
 from monitoring_cifar import load_split
 from monitoring_run import Ran, make_report_args, run_cli
 
-from monitoring.reference import reference_from_images
+from etl.pixel_stats import PixelStatsBuilder
 
 
 @pytest.fixture(scope="session")
@@ -33,24 +33,10 @@ def reference_images(train_images: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="session")
 def manifest_path(tmp_path_factory, reference_images: np.ndarray) -> Path:
     """A manifest.json with the training set's pixel statistics, as the ETL writes it."""
-    ref = reference_from_images(reference_images)
     path = tmp_path_factory.mktemp("manifest") / "manifest.json"
+    stats = PixelStatsBuilder().add_images(reference_images).build("train")
     path.write_text(
-        json.dumps(
-            {
-                "classes": ["bicycle", "motorcycle"],
-                # the shape etl/manifest.py writes
-                "pixel_stats": {
-                    "split": "train",
-                    "scale": "0..1 (pixel value / 255)",
-                    "channel_mean": ref.channel_mean.round(6).tolist(),
-                    "channel_std": ref.channel_std.round(6).tolist(),
-                    "brightness": "0.299 R + 0.587 G + 0.114 B (ITU-R BT.601 luma)",
-                    "brightness_mean": round(ref.brightness_mean, 6),
-                    "brightness_std": round(ref.brightness_std, 6),
-                },
-            }
-        )
+        json.dumps({"classes": ["bicycle", "motorcycle"], "pixel_stats": stats.to_json()})
     )
     return path
 

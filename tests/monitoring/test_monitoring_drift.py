@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from monitoring_captures import ENDPOINT, PREFIX, capture_objects, requests_from, write_objects
 from monitoring_run import run_cli
 
+from etl.pixel_stats import PixelStatsBuilder
 from monitoring.pixels import LUMA_WEIGHTS
 from monitoring.reference import (
     DriftReferenceError,
@@ -79,32 +81,30 @@ def test_report_without_a_reference_still_measures_the_inputs(report_args):
     assert len(s["drift"]["captured"]["channel_mean"]) == 3
 
 
-STATS = {"mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3]}
+@pytest.fixture(scope="module")
+def stats(reference_images: np.ndarray) -> dict:
+    """The pinned pixel_stats object (CONTRACTS.md) of the reference images."""
+    return PixelStatsBuilder().add_images(reference_images).build("train").to_json()
 
 
-def test_reference_on_the_0_255_scale_is_rescaled():
-    ref = parse_reference(
-        {"pixel_stats": {"mean": [127.5, 102.0, 76.5], "std": [63.75, 51.0, 76.5]}}, "m"
-    )
-    assert ref.channel_mean.tolist() == pytest.approx(STATS["mean"])
-    assert ref.channel_std.tolist() == pytest.approx(STATS["std"])
+def test_reference_holds_the_pinned_statistics(stats):
+    ref = parse_reference({"classes": ["bicycle", "motorcycle"], "pixel_stats": stats}, "m")
+    assert ref.channel_mean.tolist() == stats["channel_mean"]
+    assert ref.channel_std.tolist() == stats["channel_std"]
+    assert ref.brightness_mean == stats["brightness_mean"]
+    assert ref.brightness_std == stats["brightness_std"]
 
 
-def test_reference_brightness_defaults_to_luma_of_the_channel_means():
-    ref = parse_reference({"pixel_stats": STATS}, "m")
-    assert ref.brightness_mean == pytest.approx(np.dot(STATS["mean"], LUMA_WEIGHTS))
-
-
-def test_class_names_come_with_the_reference():
+def test_class_names_come_with_the_reference(stats):
     doc = {
-        "pixel_stats": STATS,
+        "pixel_stats": stats,
         "classes": [{"index": 0, "name": "bike"}, {"index": 1, "name": "moto"}],
     }
     assert parse_reference(doc, "m").class_names == ("bike", "moto")
 
 
-def test_reference_is_read_from_the_model_artifacts_metadata(tmp_path):
-    metadata = json.dumps({"class_names": ["bicycle", "motorcycle"], "pixel_stats": STATS}).encode()
+def test_reference_is_read_from_the_model_artifacts_metadata(stats, tmp_path):
+    metadata = json.dumps({"class_names": ["bicycle", "motorcycle"], "pixel_stats": stats}).encode()
     artifact = tmp_path / "model.tar.gz"
     with tarfile.open(artifact, "w:gz") as tar:
         info = tarfile.TarInfo("metadata.json")
@@ -112,7 +112,7 @@ def test_reference_is_read_from_the_model_artifacts_metadata(tmp_path):
         tar.addfile(info, io.BytesIO(metadata))
     ref = load_reference(str(artifact))
     assert ref.class_names == ("bicycle", "motorcycle")
-    assert ref.channel_mean.tolist() == pytest.approx(STATS["mean"])
+    assert ref.channel_mean.tolist() == stats["channel_mean"]
 
 
 @pytest.mark.parametrize(
@@ -129,6 +129,33 @@ def test_reference_without_usable_statistics_is_refused(doc):
         parse_reference(doc, "m")
 
 
+def test_manifest_of_an_older_etl_says_to_re_run_the_etl(stats):
+    old = {k: v for k, v in stats.items() if k not in ("image_brightness_std", "images")}
+    with pytest.raises(DriftReferenceError) as error:
+        parse_reference({"classes": ["bicycle", "motorcycle"], "pixel_stats": old}, "m.json")
+    message = str(error.value)
+    assert message.startswith("m.json: pixel_stats lacks images, image_brightness_std")
+    assert "re-run the ETL (`make etl`)" in message
+
+
+def test_metadata_of_an_older_model_says_to_retrain(stats):
+    old_model = {
+        "class_names": ["bicycle", "motorcycle"],
+        "training_statistics": {"pixel_mean": stats["channel_mean"], "brightness_std": 0.1},
+    }
+    with pytest.raises(DriftReferenceError) as error:
+        parse_reference(old_model, "metadata.json")
+    assert "no pixel statistics" in str(error.value)
+    assert "retrain the model (`make train`)" in str(error.value)
+
+
+def test_reference_on_the_0_255_scale_is_refused(stats):
+    scaled = {**stats, "channel_mean": [v * 255 for v in stats["channel_mean"]]}
+    with pytest.raises(DriftReferenceError, match="channel_mean must be") as error:
+        parse_reference({"pixel_stats": scaled}, "m")
+    assert "in [0, 1] (pixel / 255)" in str(error.value)
+
+
 def test_reference_reads_the_manifest_the_etl_writes(shared_archive, train_images, tmp_path):
     from etl.export import run as etl_run
 
@@ -143,18 +170,44 @@ def test_reference_reads_the_manifest_the_etl_writes(shared_archive, train_image
 
 
 @pytest.mark.slow
-def test_reference_reads_the_statistics_training_records(train_images):
+def test_drift_from_the_etl_manifest_and_from_the_model_metadata_agree(
+    shared_archive, held_out_images, tmp_path
+):
+    """The same images, once through the ETL (manifest.json), once as training reads them
+    (the ETL's PNGs -> training's channel reader -> metadata.json): one drift report."""
+    from etl.export import run as etl_run
+    from training.channels import read_channel
     from training.export import pixel_statistics  # imports torch: slow
 
-    metadata = {"class_names": ["bicycle", "motorcycle"]}
-    metadata["training_statistics"] = pixel_statistics(train_images)
-    ref = parse_reference(metadata, "metadata.json")
-    want = reference_from_images(train_images)
-    assert ref.channel_mean.tolist() == pytest.approx(want.channel_mean.tolist(), abs=1e-6)
-    assert ref.channel_std.tolist() == pytest.approx(want.channel_std.tolist(), abs=1e-6)
-    assert ref.brightness_mean == pytest.approx(want.brightness_mean, abs=1e-6)
-    # its brightness_std is across images; the per-pixel bound is used instead
-    assert ref.brightness_std == pytest.approx(float(want.channel_std @ LUMA_WEIGHTS), abs=1e-6)
+    cifar = tmp_path / "cifar"
+    etl_run(shared_archive, cifar)
+    lists = tmp_path / "train_lst"
+    lists.mkdir()
+    shutil.copyfile(cifar / "train.lst", lists / "train.lst")
+    channel = read_channel("train", cifar / "train", 2, lists)
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(
+        json.dumps(
+            {
+                "class_names": ["bicycle", "motorcycle"],
+                "pixel_stats": pixel_statistics(channel.images, "train").to_json(),
+            }
+        )
+    )
+    manifest = cifar / "manifest.json"
+    assert (
+        json.loads(metadata.read_text())["pixel_stats"]
+        == json.loads(manifest.read_text())["pixel_stats"]
+    )
+
+    darker = (held_out_images * 0.8).astype(np.uint8)
+    from_etl = _report(darker, manifest, tmp_path / "etl").summary()["drift"]
+    from_model = _report(darker, metadata, tmp_path / "model").summary()["drift"]
+    assert from_etl["reference"].pop("source") == str(manifest)
+    assert from_model["reference"].pop("source") == str(metadata)
+    assert from_etl == from_model
+    assert from_etl["status"] != "no_reference"
+    assert from_etl["shift_std"]["brightness"] < 0
 
 
 def test_no_drift_skips_the_images_but_keeps_every_other_number(report_args, default_report):

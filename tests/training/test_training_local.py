@@ -16,6 +16,8 @@ import pytest
 from onnx import numpy_helper
 from training_helpers import ARTIFACTS_BUCKET, SMOKE_HYPERPARAMETERS
 
+from etl.pixel_stats import PixelStats
+from monitoring.reference import parse_reference
 from training import artifact
 
 pytestmark = pytest.mark.slow
@@ -95,8 +97,23 @@ def refit_run(local_run, tmp_path_factory, repo_root) -> dict:
 
 
 def test_refit_full_trains_the_final_model_on_train_plus_validation(refit_run):
-    assert refit_run["metadata"]["training_statistics"]["count"] == 640 + 160
+    stats = refit_run["metadata"]["pixel_stats"]
+    assert (stats["split"], stats["images"]) == ("train+validation", 640 + 160)
     assert refit_run["metadata"]["hyperparameters"]["refit_full"] == 1
+
+
+def test_refit_models_drift_statistics_are_the_etl_manifests(refit_run, etl_output):
+    """train + validation are the ETL's train images: one schema, the same numbers."""
+    metadata = refit_run["metadata"]
+    manifest = json.loads((etl_output / "manifest.json").read_text())
+    model_stats, etl_stats = dict(metadata["pixel_stats"]), dict(manifest["pixel_stats"])
+
+    assert (model_stats.pop("split"), etl_stats.pop("split")) == ("train+validation", "train")
+    assert model_stats == etl_stats
+    from_model = parse_reference(metadata, "metadata.json")
+    from_etl = parse_reference(manifest, "manifest.json")
+    for field in ("channel_mean", "channel_std", "brightness_mean", "brightness_std"):
+        assert np.array_equal(getattr(from_model, field), getattr(from_etl, field)), field
 
 
 def test_refit_full_keeps_the_last_epoch_and_claims_no_held_out_accuracy(refit_run):
@@ -144,15 +161,15 @@ def test_metadata_carries_classes_input_and_training_pixel_statistics(model_dir)
 
     assert metadata["class_names"] == ["bicycle", "motorcycle"]
     assert metadata["input_size"] == [32, 32]
-    stats = metadata["training_statistics"]
-    assert stats["count"] == 640
-    assert len(stats["pixel_mean"]) == len(stats["pixel_std"]) == 3
-    assert all(0.3 < m < 0.7 for m in stats["pixel_mean"])
-    assert 0 < stats["brightness_mean"] < 1
+    stats = PixelStats.from_json(metadata["pixel_stats"])  # the pinned schema
+    assert (stats.split, stats.images) == ("train", 640)
+    assert all(0.3 < m < 0.7 for m in stats.channel_mean)
+    assert 0 < stats.brightness_mean < 1
     # Pixels within an image vary more than the images' mean brightness does.
-    assert stats["brightness_pixel_std"] > stats["brightness_std"] > 0
-    assert sum(stats["brightness_histogram"]["counts"]) == 640
-    assert metadata["normalization"]["mean"] == stats["pixel_mean"]
+    assert stats.brightness_std > stats.image_brightness_std > 0
+    assert sum(stats.image_brightness_histogram) == 640
+    assert metadata["normalization"]["mean"] == list(stats.channel_mean)
+    assert metadata["normalization"]["std"] == list(stats.channel_std)
 
 
 def test_packing_the_same_model_twice_gives_the_same_bytes(model_dir, tmp_path):

@@ -162,6 +162,7 @@ def test_pytorch_job_uploads_the_script_and_its_siblings(aws, tmp_path):
     with tarfile.open(tarball) as archive:
         names = set(archive.getnames())
     assert {"train.py", "recipe.py", "channels.py", "export.py", "inference.py"} <= names
+    assert "pixel_stats.py" in names  # export.py's drift statistics builder, from etl/
 
 
 def test_validation_lists_hold_a_stratified_fifth_of_train(aws, tmp_path):
