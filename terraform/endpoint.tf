@@ -13,7 +13,8 @@ data "aws_sagemaker_prebuilt_ecr_image" "training" {
 locals {
   serving_image_uri      = coalesce(var.serving_image_uri, data.aws_sagemaker_prebuilt_ecr_image.serving.registry_path)
   model_artifacts_s3_uri = "s3://${module.artifacts_bucket.id}/${trimsuffix(local.models_prefix, "/")}"
-  data_capture_s3_uri    = "s3://${module.artifacts_bucket.id}/${local.data_capture_prefix}"
+  # SageMaker appends /<endpoint>/<variant>/... to the destination: no trailing "/".
+  data_capture_s3_uri = "s3://${module.artifacts_bucket.id}/${trimsuffix(local.data_capture_prefix, "/")}"
 
   # <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> -> the repository's ARN.
   image_repository_arns = distinct([
@@ -46,7 +47,7 @@ data "aws_iam_policy_document" "sagemaker" {
   statement {
     sid       = "ReadTrainingData"
     actions   = ["s3:GetObject"]
-    resources = ["${module.data_bucket.arn}/cifar/*"]
+    resources = ["${module.data_bucket.arn}/${local.training_data_prefix}*"]
   }
   statement {
     sid       = "ListTrainingData"
@@ -55,7 +56,7 @@ data "aws_iam_policy_document" "sagemaker" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["cifar/*"]
+      values   = ["${local.training_data_prefix}*"]
     }
   }
   statement {
@@ -76,7 +77,7 @@ data "aws_iam_policy_document" "sagemaker" {
   statement {
     sid       = "WriteDataCapture"
     actions   = ["s3:PutObject"]
-    resources = ["${module.artifacts_bucket.arn}/${local.data_capture_prefix}/*"]
+    resources = ["${module.artifacts_bucket.arn}/${local.data_capture_prefix}*"]
   }
   # The endpoint config names this key for the instance's storage volume and for captured
   # data (SSE-KMS). SageMaker's API reference: a role writing SSE-KMS output with a given

@@ -15,7 +15,7 @@ output "artifacts_bucket" {
 
 output "data_s3_uri" {
   description = "Where make etl uploads the dataset."
-  value       = "s3://${module.data_bucket.id}/cifar"
+  value       = "s3://${module.data_bucket.id}/${trimsuffix(local.training_data_prefix, "/")}"
 }
 
 output "inbox_s3_uri" {

@@ -21,7 +21,7 @@ module "artifacts_bucket" {
   deny_insecure_transport = var.deny_insecure_transport
   noncurrent_version_days = var.noncurrent_version_retention_days
   expiring_prefixes = [
-    { prefix = "${local.data_capture_prefix}/", days = var.capture_retention_days },
+    { prefix = local.data_capture_prefix, days = var.capture_retention_days },
   ]
 }
 

@@ -63,7 +63,7 @@ resource "aws_lambda_function" "this" {
     }
     precondition {
       condition     = length(local.missing_environment) == 0
-      error_message = "lambdas/functions.json gives ${var.function_name} environment variables Terraform has no value for: ${join(", ", local.missing_environment)}. Add them to local.lambda_environment_values in terraform/lambda.tf."
+      error_message = "lambdas/functions.json gives ${var.function_name} environment variables Terraform has no value for: ${join(", ", local.missing_environment)}. Add them to local.step_environment_values (or, for a function that starts a state machine, local.trigger_environment_values) in terraform/lambda.tf."
     }
   }
 
