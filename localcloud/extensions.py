@@ -18,6 +18,7 @@ from . import (
     sagemaker_runtime,
     stepfunctions_api,
     stepfunctions_history,
+    stepfunctions_lambda,
     stepfunctions_map,
 )
 from .lambda_workers import WorkerPool
@@ -55,6 +56,22 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
         ("self",),
     ),
     ("moto.stepfunctions.parser.asl.eval.environment", "Environment.set_error", ("self", "error")),
+    (
+        "moto.stepfunctions.parser.asl.component.common.error_name.failure_event",
+        "FailureEvent.__init__",
+        ("self", "env", "error_name", "event_type", "event_details"),
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
+        ".state_task_service_lambda",
+        "StateTaskServiceLambda._eval_service_task",
+        ("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"),
+    ),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+        "_invoke_lambda_function",
+        ("parameters", "region", "state_credentials"),
+    ),
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse", ()),
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor"
@@ -111,6 +128,7 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     ("moto.sagemakerruntime.responses", "SageMakerRuntimeResponse.invoke_endpoint", ("self",)),
     ("moto.core.responses", "BaseResponse.use_raw_body", ()),
+    ("moto.core.responses", "BaseResponse._enrich_response", ("headers", "body")),
     (
         "moto.sagemaker.models",
         "SageMakerModelBackend.create_endpoint",
@@ -144,6 +162,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     stepfunctions_api.install()
     stepfunctions_map.install()
     stepfunctions_history.install()
+    stepfunctions_lambda.install()
     s3_notifications.install()
     s3_bucket_policy.install()
     sagemaker_control.install(scratch)

@@ -34,12 +34,17 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from moto.awslambda.exceptions import LambdaClientError, UnknownEventConfig
+from moto.awslambda.exceptions import (
+    InvalidParameterValueException,
+    LambdaClientError,
+    UnknownEventConfig,
+)
 from moto.awslambda.models import EventInvokeConfig, LambdaBackend, LambdaFunction
 from moto.awslambda.utils import get_backend
+from moto.core.responses import BaseResponse
 from moto.s3 import notifications as s3_notifications
 
 from .lambda_workers import FunctionSpec, Invocation, WorkerPool
@@ -66,6 +71,49 @@ class RequestEntityTooLargeException(LambdaClientError):
         )
 
 
+# ------------------------------------------------------------------ runtimes
+
+# The Lambda runtimes page (docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html),
+# "Deprecated runtimes": the day from which CreateFunction (and a configuration update
+# to the runtime) is refused. python3.8: Feb 28, 2025; python3.9: Feb 1, 2027 (moved
+# from early 2026). The older Python runtimes were blocked long before.
+PYTHON_BLOCK_CREATE = {
+    "python2.7": date(2022, 7, 18),
+    "python3.6": date(2022, 8, 17),
+    "python3.7": date(2024, 1, 9),
+    "python3.8": date(2025, 2, 28),
+    "python3.9": date(2027, 2, 1),
+}
+RECOMMENDED_PYTHON_RUNTIME = "python3.14"
+
+
+def _runtime_identifiers() -> list[str]:
+    """Every runtime identifier Lambda's API knows (its service model's Runtime enum)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("lambda")
+    return list(model.shape_for("Runtime").enum)
+
+
+def check_runtime(runtime: str | None, today: date | None = None) -> None:
+    """AWS's answer to CreateFunction/UpdateFunctionConfiguration for this runtime."""
+    if runtime is None:  # image functions have none
+        return
+    known = _runtime_identifiers()
+    if runtime not in known:
+        raise InvalidParameterValueException(
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(known)}] or be a valid ARN"
+        )
+    blocked = PYTHON_BLOCK_CREATE.get(runtime)
+    if blocked is not None and (today or date.today()) >= blocked:
+        raise InvalidParameterValueException(
+            f"The runtime parameter of {runtime} is no longer supported for creating or "
+            f"updating AWS Lambda functions. We recommend you use the new runtime "
+            f"({RECOMMENDED_PYTHON_RUNTIME}) while creating or updating functions."
+        )
+
+
 def function_spec(fn: LambdaFunction) -> FunctionSpec:
     return FunctionSpec(
         name=fn.function_name,
@@ -78,6 +126,7 @@ def function_spec(fn: LambdaFunction) -> FunctionSpec:
         region=fn.region,
         code_sha256=fn.code_sha_256,
         environment=tuple(sorted((fn.environment_vars or {}).items())),
+        ephemeral_mb=int(getattr(fn, "ephemeral_storage", None) or 512),
     )
 
 
@@ -85,16 +134,22 @@ def _runtime_error(error_type: str, message: str) -> tuple[str, bool, str]:
     return json.dumps({"errorType": error_type, "errorMessage": message}), True, message
 
 
+_current = threading.local()
+
+
 def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-    """Runs the handler; returns (payload JSON, errored, log tail) like moto's original."""
-    return _run(self, event, None)
+    """Runs the handler; returns (payload JSON, errored, log tail) like moto's original.
+
+    The invocation's request id is kept for the Invoke response's `x-amzn-RequestId`."""
+    _current.request_id = str(uuid.uuid4())
+    return _run(self, event, _current.request_id)
 
 
 def _pool_invoke(spec: FunctionSpec, code: bytes, logs: Any, event: Any, request_id: str | None):
     pool: WorkerPool = _state["pool"]
     if request_id is None:
         return pool.invoke(spec, code, logs, event)
-    # A retried asynchronous event keeps its request id, as in AWS.
+    # The caller's request id (a retried asynchronous event keeps its own, as in AWS).
     worker = pool._acquire(spec, code, logs)
     try:
         return worker.invoke(event, request_id)
@@ -140,10 +195,16 @@ def _wrap_invoke(original: Any) -> Any:
             # AWS queues the event and answers 202 at once.
             enqueue_event(self, body)
             return ""
+        _current.request_id = None
         payload = original(self, body, request_headers, response_headers)
         # Errors from a running handler are `Unhandled` in every current runtime.
         if response_headers.get("x-amz-function-error") == "Handled":
             response_headers["x-amz-function-error"] = "Unhandled"
+        # Lambda's Invoke response headers: the version that ran and the request id
+        # (the same id as the handler's context.aws_request_id).
+        response_headers["x-amz-executed-version"] = str(self.version)
+        if getattr(_current, "request_id", None):
+            response_headers["x-amzn-RequestId"] = _current.request_id
         return payload
 
     invoke.__wrapped__ = original  # type: ignore[attr-defined]
@@ -421,6 +482,8 @@ def update_function_event_invoke_config(
 
 def _wrap_init(original: Any) -> Any:
     def __init__(self: LambdaFunction, account_id: str, spec: dict, *args: Any, **kw: Any) -> None:
+        if spec.get("PackageType", "Zip") == "Zip":
+            check_runtime(spec.get("Runtime"))
         original(self, account_id, spec, *args, **kw)
         self.dead_letter_config = spec.get("DeadLetterConfig") or {}
 
@@ -430,6 +493,10 @@ def _wrap_init(original: Any) -> Any:
 
 def _wrap_update_configuration(original: Any) -> Any:
     def update_configuration(self: LambdaFunction, config_updates: dict) -> dict:
+        if config_updates.get("Runtime"):
+            check_runtime(config_updates["Runtime"])
+        if "EphemeralStorage" in config_updates:  # moto 5.2.5 ignores it on update
+            self.ephemeral_storage = (config_updates["EphemeralStorage"] or {}).get("Size", 512)
         if "DeadLetterConfig" in config_updates:
             self.dead_letter_config = config_updates["DeadLetterConfig"] or {}
         return original(self, config_updates)
@@ -450,10 +517,25 @@ def _wrap_get_configuration(original: Any) -> Any:
     return get_configuration
 
 
+def _wrap_enrich_response(original: Any) -> Any:
+    """moto gives every response a random `x-amzn-requestid`; an Invoke keeps its own."""
+
+    def _enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+        ours = headers.pop("x-amzn-RequestId", None) if isinstance(headers, dict) else None
+        headers, body = original(headers, body)
+        if ours:
+            headers["x-amzn-requestid"] = ours
+        return headers, body
+
+    _enrich_response.__wrapped__ = original  # type: ignore[attr-defined]
+    return staticmethod(_enrich_response)
+
+
 def install(pool: WorkerPool) -> None:
     _state["pool"] = pool
     _state["async"] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-event")
     LambdaFunction._invoke_lambda = _invoke_lambda
+    BaseResponse._enrich_response = _wrap_enrich_response(BaseResponse._enrich_response)
     LambdaFunction.invoke = _wrap_invoke(LambdaFunction.invoke)
     LambdaFunction.__init__ = _wrap_init(LambdaFunction.__init__)
     LambdaFunction.update_configuration = _wrap_update_configuration(

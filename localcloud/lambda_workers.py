@@ -8,11 +8,16 @@ a Lambda execution environment), more are started up to a cap when invocations o
 from __future__ import annotations
 
 import contextlib
+import functools
+import glob
 import hashlib
 import io
 import json
 import os
 import queue
+import re
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -29,7 +34,9 @@ from .pipe_worker import PipeWorker
 
 RUNTIME_SCRIPT = Path(__file__).with_name("_lambda_runtime.py")
 # -I -S: no user site, no site-packages; the runtime script sets sys.path itself.
-RUNTIME_COMMAND = (sys.executable, "-I", "-S", "-u", str(RUNTIME_SCRIPT))
+RUNTIME_FLAGS = ("-I", "-S", "-u", str(RUNTIME_SCRIPT))
+# Lambda's default /tmp size ("Configuring ephemeral storage", 512 MB to 10240 MB).
+DEFAULT_EPHEMERAL_MB = 512
 MAX_WORKERS_PER_FUNCTION = int(os.environ.get("LOCALCLOUD_LAMBDA_MAX_WORKERS", "4"))
 LOG_TAIL_BYTES = 4096
 
@@ -57,6 +64,56 @@ class FunctionSpec:
     region: str
     code_sha256: str
     environment: tuple[tuple[str, str], ...] = field(default=())
+    ephemeral_mb: int = DEFAULT_EPHEMERAL_MB
+
+
+def _interpreter_candidates(version: str) -> list[str]:
+    """Where a `pythonX.Y` may be: PATH, pyenv's versions, uv's managed Pythons."""
+    found = [shutil.which(f"python{version}") or ""]
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    uv_root = os.environ.get("UV_PYTHON_INSTALL_DIR") or str(
+        Path.home() / ".local" / "share" / "uv" / "python"
+    )
+    for pattern in (
+        f"{pyenv_root}/versions/{version}.*/bin/python{version}",
+        f"{uv_root}/cpython-{version}.*/bin/python{version}",
+    ):
+        found += sorted(glob.glob(pattern), key=_version_key, reverse=True)
+    return [path for path in found if path]
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", path)
+    return tuple(int(part) for part in match.groups()) if match else (0,)
+
+
+@functools.cache
+def runtime_interpreter(runtime: str) -> tuple[str, str]:
+    """The Python to run a `pythonX.Y` runtime on, and a notice when it is not that one.
+
+    The runtime's own version when this machine has it, else this server's Python (the
+    notice says so; the function's log and `python -m localcloud status` show it).
+    """
+    version = runtime.removeprefix("python")
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if version == host:
+        return sys.executable, ""
+    for candidate in _interpreter_candidates(version):
+        try:
+            out = subprocess.run(
+                [candidate, "-I", "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out == version:
+            return candidate, ""
+    return sys.executable, (
+        f"no python{version} on this machine: {runtime} runs on Python {sys.version.split()[0]}"
+    )
 
 
 class LogSink:
@@ -97,7 +154,13 @@ class LambdaWorker(PipeWorker):
     """One execution environment: a `python -I -S` subprocess with the handler warm."""
 
     def __init__(
-        self, spec: FunctionSpec, task_dir: Path, site_dir: Path, logs_backend: Any, port: int
+        self,
+        spec: FunctionSpec,
+        task_dir: Path,
+        site_dir: Path,
+        logs_backend: Any,
+        port: int,
+        scratch: Path,
     ) -> None:
         self.spec = spec
         now = datetime.now(UTC)
@@ -105,15 +168,40 @@ class LambdaWorker(PipeWorker):
         self.log = LogSink(logs_backend, f"/aws/lambda/{spec.name}", stream)
         self._lines: list[str] = []
         self._report = threading.Event()
+        # This environment's own /tmp, gone with it (Lambda: one per execution environment).
+        self.tmp_dir = scratch / "lambda-tmp" / uuid.uuid4().hex
+        self.tmp_dir.mkdir(parents=True)
+        python, notice = runtime_interpreter(spec.runtime)
+        env = self._environment(port, task_dir)
+        if notice:
+            env["LOCALCLOUD_RUNTIME_NOTICE"] = notice
         self._start(
-            [*RUNTIME_COMMAND, str(task_dir), str(site_dir), spec.handler],
+            [
+                python,
+                *RUNTIME_FLAGS,
+                str(task_dir),
+                str(site_dir),
+                spec.handler,
+                str(self.tmp_dir),
+                str(spec.ephemeral_mb),
+            ],
             task_dir,
-            self._environment(port, task_dir),
+            env,
         )
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def _environment(self, port: int, task_dir: Path) -> dict[str, str]:
         spec = self.spec
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": ":UTC"}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            # Subprocesses and C code that honour TMPDIR use this environment's /tmp too.
+            "TMPDIR": str(self.tmp_dir),
+        }
         env.update(dict(spec.environment))
         # The runtime's reserved variables win over the function's, as in AWS.
         env.update(
@@ -127,7 +215,8 @@ class LambdaWorker(PipeWorker):
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
-                "LAMBDA_TASK_ROOT": str(task_dir),
+                "LAMBDA_TASK_ROOT": "/var/task",
+                "LAMBDA_RUNTIME_DIR": "/var/runtime",
                 "_HANDLER": spec.handler,
                 "AWS_ACCESS_KEY_ID": "test",
                 "AWS_SECRET_ACCESS_KEY": "test",
@@ -236,7 +325,7 @@ class WorkerPool:
         try:
             task_dir = extract_code(code, self.scratch)
             site = self.runtime_site()
-            return LambdaWorker(spec, task_dir, site, logs_backend, self.port)
+            return LambdaWorker(spec, task_dir, site, logs_backend, self.port, self.scratch)
         except BaseException:
             with self._cond:
                 self._busy[spec] -= 1

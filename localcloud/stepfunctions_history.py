@@ -21,6 +21,10 @@ Map iterations and Parallel branches (in AWS too). A Distributed Map's children 
 count: moto records them in a separate event manager per Map Run, which it discards, as
 AWS gives each child execution its own history (a child's own 25,000-event limit
 is not enforced here).
+
+The cause of a `States.Runtime` failure names the event that entered the failing state,
+as AWS's does ("... (entered at the event id #2). The JSONPath '$.x' specified for the
+field 'InputPath' could not be found in the input '{}'"); moto named the last event.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import threading
 from typing import Any
 
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
@@ -73,6 +78,36 @@ class HistoryLimit:
             stopped program); the execution failed on its history, not on that."""
 
         env.set_error = keep_the_history_limit_error  # type: ignore[method-assign]
+
+
+def _wrap_add_event_entered(original: Any) -> Any:
+    """Remembers, per history context, the id of the event that entered the current state."""
+
+    def add_event(
+        self: EventManager, context: Any, event_type: Any, *args: Any, **kwargs: Any
+    ) -> int:
+        event_id = original(self, context, event_type, *args, **kwargs)
+        if str(getattr(event_type, "value", event_type)).endswith("StateEntered"):
+            context.localcloud_entered_event_id = event_id
+        return event_id
+
+    add_event.__wrapped__ = original  # type: ignore[attr-defined]
+    return add_event
+
+
+def _wrap_failure_event_init(original: Any) -> Any:
+    """AWS's "An error occurred while executing the state 'S' (entered at the event id #N)"
+    names the state's StateEntered event; moto named the last event published before
+    the failure (e.g. #5, TaskScheduled's successor, for a state entered at #2)."""
+
+    def __init__(self: FailureEvent, env: Environment, *args: Any, **kwargs: Any) -> None:
+        original(self, env, *args, **kwargs)
+        entered = getattr(env.event_history_context, "localcloud_entered_event_id", None)
+        if entered is not None:
+            self.source_event_id = entered
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    return __init__
 
 
 def _wrap_add_event(original: Any) -> Any:
@@ -120,7 +155,8 @@ def _wrap_get_evaluation_environment(original: Any) -> Any:
 
 
 def install() -> None:
-    EventManager.add_event = _wrap_add_event(EventManager.add_event)
+    EventManager.add_event = _wrap_add_event(_wrap_add_event_entered(EventManager.add_event))
+    FailureEvent.__init__ = _wrap_failure_event_init(FailureEvent.__init__)
     ExecutionWorker._get_evaluation_environment = _wrap_get_evaluation_environment(
         ExecutionWorker._get_evaluation_environment
     )
