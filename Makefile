@@ -109,7 +109,7 @@ train: setup ## Train the classifier (TARGET=local trains here; TARGET=aws runs 
 
 classify: setup ## Run the workflow on IMAGES (files or s3:// URIs) and print the results
 	@test -n "$(IMAGES)" || { echo "usage: make classify IMAGES='a.png b.png' [TARGET=aws]"; exit 2; }
-	$(PY) -m localcloud.classify --target $(TARGET) --port $(LOCAL_PORT) $(IMAGES)
+	$(PY) -m workflow.classify --target $(TARGET) --port $(LOCAL_PORT) $(IMAGES)
 
 monitor: setup ## Report (HTML + PNG plots) from the endpoint's captured data in reports/
 	$(PY) -m monitoring report --target $(TARGET) --out reports/monitoring $(MONITOR_ARGS)
@@ -135,7 +135,7 @@ local-status: setup ## Is the local cloud running, and what is deployed to it
 	$(PY) -m localcloud status --port $(LOCAL_PORT)
 
 demo: setup tf-config ## The whole mission on the local cloud: ETL, train, apply, classify, monitor
-	$(PY) -m localcloud.demo --port $(LOCAL_PORT)
+	$(PY) -m workflow.demo --port $(LOCAL_PORT)
 
 benchmark: setup ## Run every benchmark in benchmarks/ and write their results there
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -21,7 +21,6 @@ the load average is recorded with the results.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -194,17 +193,12 @@ def worker_resnet(env: dict, seed: int, epochs: int) -> dict:
 # ---------------------------------------------------------------------------- serving
 
 
-def load_handler(model_dir: Path):
-    spec = importlib.util.spec_from_file_location("inference", model_dir / "code" / "inference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def worker_serve(runtime: str, model_dir: Path, weights: Path, images: list[Path]) -> dict:
     """Import, load and serve with one runtime through the handler's functions."""
+    from training.artifact import load_inference
+
     started = time.perf_counter()
-    handler = load_handler(model_dir)
+    handler = load_inference(model_dir)
     if runtime == "onnxruntime":
         import onnxruntime  # noqa: F401
 

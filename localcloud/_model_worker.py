@@ -66,6 +66,8 @@ def main() -> None:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     try:
+        # Its own minimal import, not training.artifact.load_inference: the emulator (and
+        # this worker, one fresh process per model) must not import `training`.
         handler = importlib.import_module("inference")
         model = handler.model_fn(model_dir)
     except Exception as exc:

@@ -1,10 +1,12 @@
-"""`python -m training local|sagemaker|pack`: train the classifier and record the model.
+"""`python -m training local|sagemaker|pack|cv`: train the classifier and record the model.
 
 local      train here (train.py in a subprocess), pack model.tar.gz, upload it to the
            artifacts bucket and write terraform/model.<target>.tfvars.json
 sagemaker  submit a SageMaker training job (--algorithm pytorch|builtin), wait, and
            write terraform/model.<target>.tfvars.json
 pack       pack a model directory as model.tar.gz (optionally vendoring onnxruntime)
+cv         compare recipes by cross-validation on train and fit the serving temperature
+           (training/cv.py; `python -m training cv --help`)
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="pytorch: do not ship onnxruntime in the artifact",
     )
 
+    commands.add_parser("cv", help="cross-validate recipes and fit the serving temperature")
     pack = commands.add_parser("pack", help="pack a model directory as model.tar.gz")
     pack.add_argument("model_dir", type=Path)
     pack.add_argument("--out", type=Path, required=True)
@@ -160,6 +163,11 @@ def run(options: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cv"]:  # its own parser: training/cv.py
+        from training import cv
+
+        return cv.main(argv[1:])
     options = build_parser().parse_args(argv)
     try:
         result = run(options)

@@ -15,13 +15,16 @@ the wheel to vendor is another version.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.metadata
+import importlib.util
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+from types import ModuleType
 
 REQUIRED_FILES = ("model.onnx", "metadata.json", "code/inference.py")
 # The SageMaker PyTorch inference image this project serves with (CPU, Python 3.11).
@@ -36,6 +39,26 @@ WHEEL_PLATFORM = "manylinux_2_28_x86_64"
 
 class ArtifactError(RuntimeError):
     """The model directory or the vendored runtime is not what serving needs."""
+
+
+def load_inference(model_dir: Path) -> ModuleType:
+    """The artifact's own `code/inference.py`, imported as a module, as a serving container
+    does: the one way the project's code, tests and benchmarks load it.
+
+    Each model directory gets its own module (named after its path, never a cached
+    `inference`), so a second artifact is never served by the first one's code. The
+    local cloud's model worker (localcloud/_model_worker.py) keeps its own import: it runs
+    in a subprocess of the emulator, which does not import `training`.
+    """
+    path = Path(model_dir) / "code" / "inference.py"
+    if not path.is_file():
+        raise ArtifactError(f"{model_dir} has no code/inference.py: not a model directory")
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    spec = importlib.util.spec_from_file_location(f"scones_inference_{digest}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def check_model_dir(model_dir: Path) -> None:

@@ -34,7 +34,7 @@ from pytest_terraform import terraform
 from pytest_terraform import tf as pytest_terraform_internals
 from trained_model import cifar_pngs, trained_artifact
 
-from localcloud.scoring import score_images
+from workflow.scoring import score_images
 
 HERE = Path(__file__).resolve().parent
 

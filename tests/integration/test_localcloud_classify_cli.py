@@ -1,4 +1,4 @@
-"""`python -m localcloud.classify`: bad requests end with one line and exit 2."""
+"""`python -m workflow.classify`: bad requests end with one line and exit 2."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 def classify(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "localcloud.classify", *args],
+        [sys.executable, "-m", "workflow.classify", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

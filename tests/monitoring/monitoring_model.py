@@ -9,12 +9,13 @@ with numpy, independently of ONNX Runtime and the handler.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import colour_model
 import numpy as np
+
+from training.artifact import load_inference
 
 SHARPNESS = 25.0
 
@@ -26,12 +27,7 @@ def build_model_dir(root: Path) -> Path:
 
 def load_handler(model_dir: Path) -> ModuleType:
     """code/inference.py imported from the model directory, as a serving container does."""
-    spec = importlib.util.spec_from_file_location(
-        "scones_served_inference", model_dir / "code" / "inference.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_inference(model_dir)
 
 
 def expected_probabilities(image: np.ndarray) -> np.ndarray:

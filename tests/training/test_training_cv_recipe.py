@@ -1,22 +1,20 @@
-"""benchmarks/cv_recipe.py, the tool that chose the recipe: its calibration and its input checks."""
+"""`python -m training cv` (training/cv.py), the tool that chose the recipe: its calibration
+and its input checks."""
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from training import cv
+
 
 @pytest.fixture(scope="module")
-def cv_recipe(repo_root):
-    path = repo_root / "benchmarks" / "cv_recipe.py"
-    spec = importlib.util.spec_from_file_location("cv_recipe", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cv_recipe"] = module
-    spec.loader.exec_module(module)
-    return module
+def cv_recipe():
+    return cv
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -64,3 +62,13 @@ def test_bad_configs_are_refused_before_training(cv_recipe, config, message):
 def test_config_without_overrides_means_the_defaults(cv_recipe):
     assert cv_recipe.parse_config("baseline") == ("baseline", {})
     assert cv_recipe.parse_config("c:cutmix=1,members=2") == ("c", {"cutmix": "1", "members": "2"})
+
+
+def test_cv_is_a_training_subcommand(repo_root):
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "cv", "--config", "x:lr"],
+        cwd=repo_root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert "python -m training cv: error: --config 'x:lr': expected name" in result.stderr

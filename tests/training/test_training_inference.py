@@ -3,7 +3,6 @@ a JPEG, a 300x200 image, a non-image (400) and a wrong content type (415)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import subprocess
@@ -14,18 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from training.artifact import load_inference
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def handler(model_dir: Path):
     """code/inference.py imported from the model directory, as the containers do."""
-    spec = importlib.util.spec_from_file_location(
-        "artifact_inference", model_dir / "code" / "inference.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_inference(model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import importlib.util
 import io
 import json
 
@@ -26,16 +25,14 @@ import pytest
 from colour_model import build_model_dir
 from PIL import Image
 
+from training.artifact import load_inference
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(handler module, loaded model): code/inference.py imported as the containers do."""
     model_dir = build_model_dir(tmp_path_factory.mktemp("colour"), sharpness=8.0)
-    spec = importlib.util.spec_from_file_location(
-        "transform_inference", model_dir / "code" / "inference.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_inference(model_dir)
     return module, module.model_fn(str(model_dir))
 
 

@@ -1,6 +1,6 @@
 """`make demo`: the whole mission on the local cloud, one command, no AWS account.
 
-    python -m localcloud.demo [--port 4566] [--source ARCHIVE] [--epochs N]
+    python -m workflow.demo [--port 4566] [--source ARCHIVE] [--epochs N]
 
 1. start the local cloud (if it is not running)      6. classify a confident test image
 2. terraform apply (workspace `local`)               7. ... and a low-confidence one, which fails
@@ -24,10 +24,9 @@ from pathlib import Path
 from deployment.outputs import CLI_CONFIG, WORKSPACES
 from deployment.s3uri import S3Uri
 from deployment.target import DEFAULT_LOCAL_PORT, Target, TargetError, local_environment, local_url
-
-from . import cli, paths
-from .classify import REQUIRED_OUTPUTS
-from .scoring import score_images
+from localcloud import cli, paths
+from workflow.classify import REQUIRED_OUTPUTS
+from workflow.scoring import score_images
 
 REPO = paths.REPO_ROOT
 SHARED_SUBSET = REPO.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz"
@@ -122,7 +121,7 @@ def pick_images(model_dir: Path, threshold: float) -> tuple[Path, Path, list[Pat
 
 
 def classify(paths_: list[Path], port: int) -> int:
-    from .classify import main as classify_main
+    from workflow.classify import main as classify_main
 
     return classify_main(["--target", "local", "--port", str(port), *map(str, paths_)])
 
@@ -237,7 +236,7 @@ def demo(port: int, source: str, epochs: int | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m localcloud.demo", description=__doc__.split("\n")[0]
+        prog="python -m workflow.demo", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--port", type=int, default=DEFAULT_LOCAL_PORT)
     parser.add_argument(

@@ -1,4 +1,5 @@
-"""Compare training recipes by k-fold cross-validation on the train split only.
+"""`python -m training cv`: compare training recipes by k-fold cross-validation on the
+train split only, and fit the temperature the model is served with.
 
 How the recipe's hyperparameters are chosen (test is never read here). Every config runs
 on the same stratified folds of the 800 train images and the same model seeds, in the same
@@ -10,7 +11,7 @@ Per config: accuracy (mean over folds and seeds, and per fold), log loss, and wh
 workflow's confidence filter would see: the share of held-out predictions whose top
 probability reaches --threshold, and the accuracy of those.
 
-    .venv/bin/python benchmarks/cv_recipe.py --config baseline \\
+    .venv/bin/python -m training cv --config baseline \\
         --config "ls0.1:label_smoothing=0.1" --seeds 0,1 --jobs 2
 
 Results: benchmarks/results/recipe_cv.md (appended, one section per run) and .jsonl.
@@ -24,6 +25,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,15 +36,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the training and etl packages
-sys.path.insert(0, str(REPO / "training"))  # recipe and export import flat, as in train.py
 RESULTS = REPO / "benchmarks" / "results"
+# Without --channels: the ETL runs on the real bicycle/motorcycle subset.
+SHARED_SUBSET = REPO.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz"
 FOLD_SEED = 123
 
 
 def parse_config(text: str) -> tuple[str, dict[str, str]]:
     """'name:key=value,key=value' (or just 'name' for the defaults); checked by the recipe."""
-    import recipe
+    from training import recipe
 
     name, _, rest = text.partition(":")
     items = [item for item in rest.split(",") if item]
@@ -68,23 +70,24 @@ def fold_of_each_image(labels, folds: int):
 @functools.cache
 def train_channel(images: str, lst: str):
     """The train channel, read once per worker process (every task of it shares it)."""
-    from channels import read_channel
+    from training.channels import read_channel
 
     return read_channel("train", Path(images), 2, Path(lst))
 
 
 def run_fold(images: str, lst: str, folds: int, fold: int, seed: int, overrides: dict) -> dict:
     """Train on every fold but `fold`, predict `fold`: held-out probabilities and labels."""
-    import recipe
     import torch
-    from export import pixel_statistics
+
+    from training import recipe
+    from training.export import pixel_statistics
 
     channel = train_channel(images, lst)
     assignment = fold_of_each_image(channel.labels, folds)
     train_index, held_index = np.where(assignment != fold)[0], np.where(assignment == fold)[0]
-    stats = pixel_statistics(channel.images[train_index])
-    mean = torch.tensor(stats["pixel_mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(stats["pixel_std"]).view(1, 3, 1, 1)
+    stats = pixel_statistics(channel.images[train_index], f"train fold != {fold}")
+    mean = torch.tensor(stats.channel_mean).view(1, 3, 1, 1)
+    std = torch.tensor(stats.channel_std).view(1, 3, 1, 1)
 
     def split(index):
         pixels = torch.from_numpy(channel.images[index]).permute(0, 3, 1, 2).float() / 255
@@ -172,8 +175,6 @@ def score(runs: list[dict], threshold: float) -> dict:
 def cv_pool(etl_output: Path | None, work: Path) -> tuple[Path, Path]:
     """The train images and a folder holding only their `.lst` (what read_channel takes);
     runs the ETL on the real subset when no ETL output is given."""
-    from bench_training import run_etl
-
     from training.splits import EtlOutput, write_lst
 
     etl = EtlOutput.open(etl_output or run_etl(work / "cifar"))
@@ -212,8 +213,21 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_etl(out: Path) -> Path:
+    """The real subset through the project's ETL into `out` (train/, test/, *.lst)."""
+    if not SHARED_SUBSET.is_file():
+        raise ValueError(f"no --channels and no CIFAR-100 subset at {SHARED_SUBSET}: pass one")
+    subprocess.run(
+        [sys.executable, "-m", "etl", "--source", str(SHARED_SUBSET), "--out", str(out)],
+        check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training cv", description=__doc__.splitlines()[0].strip('"`')
+    )
     parser.add_argument(
         "--config", action="append", required=True, help="name[:key=value,...] (repeatable)"
     )
@@ -224,7 +238,7 @@ def main() -> None:
     parser.add_argument(
         "--channels", type=Path, help="ETL output folder (default: run the ETL on the subset)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         configs = dict(parse_config(text) for text in args.config)
     except ValueError as error:  # HyperparameterError is a ValueError
@@ -255,7 +269,7 @@ def main() -> None:
                 print(f"[{done}/{len(tasks)}] {name} fold {run['fold']} seed {run['seed']}: "
                       f"{accuracy:.3f} ({run['train_seconds']} s)", flush=True)  # fmt: skip
     report = {
-        "command": "python benchmarks/cv_recipe.py " + " ".join(sys.argv[1:]),
+        "command": "python -m training cv " + " ".join(sys.argv[2:] if argv is None else argv),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "folds": args.folds,
@@ -272,7 +286,4 @@ def main() -> None:
     with (RESULTS / "recipe_cv.md").open("a", encoding="utf-8") as md:
         md.write(markdown(report))
     print(markdown(report))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,6 +1,6 @@
 """`make classify IMAGES=...`: run the deployed workflow on images and print the results.
 
-    python -m localcloud.classify [--target local|aws] [--port 4566] IMAGE [IMAGE ...]
+    python -m workflow.classify [--target local|aws] [--port 4566] IMAGE [IMAGE ...]
 
 IMAGE is a local PNG/JPEG file (uploaded to s3://<data bucket>/inputs/<run id>/) or an
 s3://bucket/key URI. One image goes through the single-image state machine (a low
@@ -172,7 +172,7 @@ def classify(target: Target, images: list[S3Uri | Path], timeout_s: float) -> in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m localcloud.classify",
+        prog="python -m workflow.classify",
         description="Run the deployed workflow on images and print the results.",
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="file or s3://bucket/key")

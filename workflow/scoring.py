@@ -1,15 +1,16 @@
 """Scores images through a model artifact's own code/inference.py, as its endpoint would.
 
 The demo and the integration tests use it to pick real images on each side of the
-workflow's threshold; nothing here loads the model any other way.
+workflow's threshold; the handler is loaded by training.artifact.load_inference.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from training.artifact import load_inference
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,7 @@ class ScoredImage:
 
 def score_images(model_dir: Path, images: list[Path]) -> list[ScoredImage]:
     """Each PNG's predicted label and confidence through model_fn/input_fn/predict_fn."""
-    sys.path.insert(0, str(model_dir / "code"))
-    try:
-        import inference  # the artifact's copy of training/inference.py
-    finally:
-        sys.path.pop(0)
+    inference = load_inference(model_dir)  # this artifact's own copy, never a cached one
     model = inference.model_fn(str(model_dir))
     classes = json.loads((model_dir / "metadata.json").read_text())["class_names"]
     scored = []
