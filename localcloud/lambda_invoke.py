@@ -355,9 +355,9 @@ def _discard(event: AsyncEvent, condition: str, config: dict) -> None:
 
 def _client(service: str, arn: str) -> Any:
     """A client back to this local cloud, in the destination's region."""
-    from .cli import client
+    from deployment.target import Target
 
-    return client(_state["pool"].port, service, region=arn.split(":")[3])
+    return Target("local", _state["pool"].port).client(service, region=arn.split(":")[3])
 
 
 def _queue_url(arn: str) -> str:
