@@ -10,25 +10,25 @@ locals {
   trigger_functions      = { for name, f in local.lambda_functions : name => f if contains(local.trigger_function_names, name) }
 
   # Values for the environment variable NAMES that lambdas/functions.json lists.
-  step_environment_values = {
+  step_environment_values = merge({
     ALERT_TOPIC_ARN = aws_sns_topic.alerts.arn
     MAX_IMAGE_BYTES = tostring(var.max_image_bytes)
     ENDPOINT_NAME   = local.endpoint_name
     CLASS_NAMES     = join(",", var.class_names)
     THRESHOLD       = tostring(var.confidence_threshold)
     RESULTS_BUCKET  = module.data_bucket.id
-  }
+  }, local.transform_environment_values) # the offline path's (transform.tf)
   trigger_environment_values = merge(local.step_environment_values, {
     STATE_MACHINE_ARN = module.batch_workflow.arn
   })
 
   # Split like the functions, for the same reason: no dependency cycle.
-  step_lambda_policies = {
+  step_lambda_policies = merge({
     serialize_image_data  = data.aws_iam_policy_document.serialize_image_data.json
     classify_image        = data.aws_iam_policy_document.classify_image.json
     filter_low_confidence = data.aws_iam_policy_document.filter_low_confidence.json
     summarize_batch       = data.aws_iam_policy_document.summarize_batch.json
-  }
+  }, local.transform_lambda_policies)
   trigger_lambda_policies = {
     start_batch_workflow = data.aws_iam_policy_document.start_batch_workflow.json
   }

@@ -45,5 +45,28 @@ resource "aws_s3_bucket_notification" "inbox" {
     filter_prefix       = local.inbox_prefix
   }
 
-  depends_on = [aws_lambda_permission.inbox_notification]
+  # The offline path (transform.tf). S3 refuses a configuration whose filters overlap for
+  # the same event type; these prefixes are disjoint from inbox/ and from each other.
+  lambda_function {
+    id                  = "start-transform-job-on-transform-input"
+    lambda_function_arn = module.step_lambda["start_transform_job"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = local.transform_input_prefix
+    filter_suffix       = ".jsonl"
+  }
+
+  lambda_function {
+    id                  = "evaluate-transform-output"
+    lambda_function_arn = module.step_lambda["evaluate_transform_output"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = local.transform_output_prefix
+    filter_suffix       = ".out"
+  }
+
+  depends_on = [
+    aws_lambda_permission.inbox_notification,
+    aws_lambda_permission.transform_input_notification,
+    aws_lambda_permission.transform_output_notification,
+  ]
+
 }

@@ -608,7 +608,7 @@ run "every_lambda_gets_its_environment" {
   command = apply
 
   assert {
-    condition     = toset(keys(output.lambda_function_names)) == toset(["serialize_image_data", "classify_image", "filter_low_confidence", "summarize_batch", "start_batch_workflow"])
+    condition     = toset(keys(output.lambda_function_names)) == toset(["serialize_image_data", "classify_image", "filter_low_confidence", "summarize_batch", "start_batch_workflow", "serialize_batch", "start_transform_job", "evaluate_transform_output"])
     error_message = "not exactly one function per entry of lambdas/functions.json: ${jsonencode(output.lambda_function_names)}"
   }
 
@@ -985,5 +985,173 @@ run "aws_rule_sns_retry_names_only_publish_errors" {
       ["SNS.InternalErrorException", "SNS.KMSThrottlingException"]
     )) == 0
     error_message = "the SNS Retry names an error Publish does not return: ${local.sns_retry}"
+  }
+}
+
+# ------------------------------------------------------------------ the offline path (transform.tf)
+
+override_resource { target = aws_iam_role_policy.sagemaker_transform }
+override_resource { target = aws_lambda_permission.transform_input_notification }
+override_resource { target = aws_lambda_permission.transform_output_notification }
+override_resource { target = aws_lambda_permission.transform_job_failed_event }
+override_resource {
+  target = aws_cloudwatch_event_rule.transform_job_failed
+  values = { arn = "arn:aws:events:us-east-1:123456789012:rule/scones-transform-job-failed" }
+}
+override_resource { target = aws_cloudwatch_event_target.transform_job_failed_alert }
+override_resource { target = aws_cloudwatch_event_target.transform_job_failed_record }
+override_resource {
+  target = module.step_lambda["serialize_batch"].aws_iam_role.this
+  values = { arn = "arn:aws:iam::123456789012:role/scones-serialize-batch-lambda", id = "scones-serialize-batch-lambda" }
+}
+override_resource {
+  target = module.step_lambda["serialize_batch"].aws_cloudwatch_log_group.this
+  values = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scones-serialize-batch" }
+}
+override_resource { target = module.step_lambda["serialize_batch"].aws_iam_role_policy.this }
+override_resource {
+  target = module.step_lambda["serialize_batch"].aws_lambda_function.this
+  values = { arn = "arn:aws:lambda:us-east-1:123456789012:function:scones-serialize-batch" }
+}
+override_resource {
+  target = module.step_lambda["start_transform_job"].aws_iam_role.this
+  values = { arn = "arn:aws:iam::123456789012:role/scones-start-transform-job-lambda", id = "scones-start-transform-job-lambda" }
+}
+override_resource {
+  target = module.step_lambda["start_transform_job"].aws_cloudwatch_log_group.this
+  values = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scones-start-transform-job" }
+}
+override_resource { target = module.step_lambda["start_transform_job"].aws_iam_role_policy.this }
+override_resource {
+  target = module.step_lambda["start_transform_job"].aws_lambda_function.this
+  values = { arn = "arn:aws:lambda:us-east-1:123456789012:function:scones-start-transform-job" }
+}
+override_resource {
+  target = module.step_lambda["evaluate_transform_output"].aws_iam_role.this
+  values = { arn = "arn:aws:iam::123456789012:role/scones-evaluate-transform-output-lambda", id = "scones-evaluate-transform-output-lambda" }
+}
+override_resource {
+  target = module.step_lambda["evaluate_transform_output"].aws_cloudwatch_log_group.this
+  values = { arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/scones-evaluate-transform-output" }
+}
+override_resource { target = module.step_lambda["evaluate_transform_output"].aws_iam_role_policy.this }
+override_resource {
+  target = module.step_lambda["evaluate_transform_output"].aws_lambda_function.this
+  values = { arn = "arn:aws:lambda:us-east-1:123456789012:function:scones-evaluate-transform-output" }
+}
+
+# S3 user guide, "Configuring event notifications using object key name filtering"
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-how-to-filtering.html):
+# the bucket has ONE notification configuration, and S3 rejects filters that overlap for
+# the same event type. SageMaker API reference: CreateTransformJob (MaxPayloadInMB 0-100,
+# BatchStrategy MultiRecord with SplitType Line), TransformOutput (Accept, AssembleWith,
+# KmsKeyId; `<input>.out`), TransformResources (VolumeKmsKeyId), TransformJobSummary (job
+# names [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}, ARN transform-job/<name>); "IAM policies for
+# Amazon SageMaker" (Step Functions developer guide, https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html):
+# iam:PassRole of the SageMaker role with iam:PassedToService sagemaker.amazonaws.com;
+# "Events that Amazon SageMaker sends to Amazon EventBridge"
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html):
+# source aws.sagemaker, detail-type "SageMaker Transform Job State Change".
+run "offline_path_notifications_iam_and_failure_rule" {
+  command = apply
+
+  variables {
+    model_data_url = "s3://scones-artifacts/models/model.tar.gz"
+  }
+
+  # Three notifications on prefixes that never overlap, each to its own function.
+  assert {
+    condition = length(aws_s3_bucket_notification.inbox.lambda_function) == 3 && alltrue([
+      for a in aws_s3_bucket_notification.inbox.lambda_function : alltrue([
+        for b in aws_s3_bucket_notification.inbox.lambda_function :
+        a.id == b.id || (!startswith(a.filter_prefix, b.filter_prefix) && !startswith(b.filter_prefix, a.filter_prefix))
+      ])
+    ])
+    error_message = "the data bucket's notifications overlap, which S3 rejects"
+  }
+
+  assert {
+    condition = {
+      for n in aws_s3_bucket_notification.inbox.lambda_function : n.filter_prefix => [n.lambda_function_arn, n.filter_suffix == null ? "" : n.filter_suffix]
+      } == {
+      "inbox/"            = [module.trigger_lambda["start_batch_workflow"].arn, ""]
+      "transform/input/"  = [module.step_lambda["start_transform_job"].arn, ".jsonl"]
+      "transform/output/" = [module.step_lambda["evaluate_transform_output"].arn, ".out"]
+    }
+    error_message = "the notifications do not start the offline path's functions on their prefixes"
+  }
+
+  # No function writes where it is notified: nothing triggers itself.
+  assert {
+    condition = alltrue([
+      for st in jsondecode(module.step_lambda["evaluate_transform_output"].policy_json).Statement :
+      !contains(flatten([st.Action]), "s3:PutObject") || alltrue([
+        for r in flatten([st.Resource]) : !strcontains(r, "/transform/output/") && !strcontains(r, "/transform/input/")
+      ])
+    ])
+    error_message = "evaluate_transform_output may write where a notification fires"
+  }
+
+  # CreateTransformJob on the project's job names only; PassRole of the SageMaker role to SageMaker only.
+  assert {
+    condition = length([
+      for st in jsondecode(module.step_lambda["start_transform_job"].policy_json).Statement : st
+      if contains(flatten([st.Action]), "sagemaker:CreateTransformJob")
+      && flatten([st.Resource]) == ["arn:aws:sagemaker:us-east-1:123456789012:transform-job/scones-transform-*"]
+    ]) == 1
+    error_message = "CreateTransformJob must be scoped to transform-job/scones-transform-*: ${module.step_lambda["start_transform_job"].policy_json}"
+  }
+
+  assert {
+    condition = length([
+      for st in jsondecode(module.step_lambda["start_transform_job"].policy_json).Statement : st
+      if contains(flatten([st.Action]), "iam:PassRole")
+      && flatten([st.Resource]) == [aws_iam_role.sagemaker.arn]
+      && try(st.Condition.StringEquals["iam:PassedToService"], "") == "sagemaker.amazonaws.com"
+    ]) == 1
+    error_message = "PassRole must name the SageMaker role and iam:PassedToService sagemaker.amazonaws.com"
+  }
+
+  # The job's role reads transform/input/ and writes transform/output/ (and the key, UseProjectKey).
+  assert {
+    condition = {
+      for st in jsondecode(data.aws_iam_policy_document.sagemaker_transform.json).Statement : st.Sid => flatten([st.Resource])
+      } == {
+      ReadTransformInput   = ["arn:aws:s3:::scones-data-123456789012-us-east-1/transform/input/*"]
+      ListTransformInput   = ["arn:aws:s3:::scones-data-123456789012-us-east-1"]
+      WriteTransformOutput = ["arn:aws:s3:::scones-data-123456789012-us-east-1/transform/output/*"]
+    }
+    error_message = "the SageMaker role's transform rights differ: ${data.aws_iam_policy_document.sagemaker_transform.json}"
+  }
+
+  # Environment: the endpoint's model, a job-name prefix that leaves room for the hash.
+  assert {
+    condition     = local.transform_environment_values.MODEL_NAME == module.endpoint[0].model_name && length(local.transform_job_prefix) <= 30
+    error_message = "start_transform_job must get the endpoint's model and a job prefix of at most 30 characters"
+  }
+
+  assert {
+    condition     = local.transform_environment_values.KMS_KEY_ARN == aws_kms_key.main.arn && tonumber(local.transform_environment_values.TRANSFORM_MAX_PAYLOAD_MB) <= 100
+    error_message = "transform output and volume use the project key; MaxPayloadInMB is at most 100"
+  }
+
+  # A failed or stopped job alerts (to the topic, with the alert contract) and is recorded.
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.transform_job_failed.event_pattern) == {
+      source        = ["aws.sagemaker"]
+      "detail-type" = ["SageMaker Transform Job State Change"]
+      detail        = { TransformJobStatus = ["Failed", "Stopped"], TransformJobName = [{ prefix = "scones-transform-" }] }
+    }
+    error_message = "the failure rule must match the project's failed transform jobs"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_event_target.transform_job_failed_alert.arn == aws_sns_topic.alerts.arn
+      && aws_cloudwatch_event_target.transform_job_failed_record.arn == module.step_lambda["evaluate_transform_output"].arn
+      && aws_lambda_permission.transform_job_failed_event.principal == "events.amazonaws.com"
+      && aws_lambda_permission.transform_job_failed_event.source_arn == aws_cloudwatch_event_rule.transform_job_failed.arn
+    )
+    error_message = "the failure rule must alert the topic and invoke evaluate_transform_output"
   }
 }
