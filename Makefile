@@ -138,7 +138,7 @@ demo: setup tf-config ## The whole mission on the local cloud: ETL, train, apply
 	$(PY) -m workflow.demo --port $(LOCAL_PORT)
 
 benchmark: setup ## Run every benchmark in benchmarks/ and write their results there
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/bench_*.py; do m=$$(basename $$b .py); echo "== $$m"; $(PY) -m benchmarks.$$m || exit 1; done
 
 clean: ## Remove build outputs (not the virtual environment)
 	rm -rf build reports .pytest_cache .ruff_cache

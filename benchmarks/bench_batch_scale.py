@@ -1,6 +1,6 @@
 """Batches of thousands on the local cloud: does every image end in exactly one outcome?
 
-    .venv/bin/python benchmarks/bench_batch_scale.py [--images 2000]
+    .venv/bin/python -m benchmarks.bench_batch_scale [--images 2000]
 
 The real Terraform configuration is applied to a fresh local cloud (with a trained
 model); --images PNGs (the 1,000 real CIFAR images of ../shared/data, each under as
@@ -28,7 +28,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_localcloud import (
+from benchmarks.bench_localcloud import (
     ARCHIVE,
     RESULTS,
     clients,
@@ -39,7 +39,7 @@ from bench_localcloud import (
     start,
     stop,
 )
-from trained_model import cifar_pngs, trained_artifact
+from tests.support.trained_model import cifar_pngs, trained_artifact
 
 
 def upload(s3, bucket: str, pngs: list[Path], count: int, prefix: str) -> list[str]:

@@ -1,10 +1,10 @@
 """Load test of one local-cloud endpoint: every request answered, captured exactly once.
 
-    .venv/bin/python benchmarks/bench_endpoint_load.py [--requests 16000] [--threads 8]
+    .venv/bin/python -m benchmarks.bench_endpoint_load [--requests 16000] [--threads 8]
 
 A fresh local cloud on a free loopback port (its own process group, stopped at the end);
 one endpoint created through the API from the real trained artifact
-(tests/integration/trained_model.py on ../shared/data/cifar-100-scones-dev.tar.gz), data
+(tests/support/trained_model.py on ../shared/data/cifar-100-scones-dev.tar.gz), data
 capture on at 100 %. --threads client threads send --requests invocations of the
 archive's real test PNGs, each with its own InferenceId, and count what comes back:
 HTTP 200s, errors by code. Then every capture object is read back: each 200 must have
@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,9 +40,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tests.support.network import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from trained_model import cifar_pngs, trained_artifact  # noqa: E402
+from tests.support.trained_model import cifar_pngs, trained_artifact  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 ARCHIVE = REPO.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz"
@@ -51,12 +51,6 @@ ENDPOINT = "load-test"
 BUCKET = "load-test"
 CAPTURE_PREFIX = "capture"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -360,7 +354,7 @@ def run(cloud: Cloud, artifact: Path, images: list[bytes], args) -> dict:
     )
     latencies = sorted(load.latencies)
     return {
-        "command": " ".join([".venv/bin/python benchmarks/bench_endpoint_load.py", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python -m benchmarks.bench_endpoint_load", *sys.argv[1:]]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "artifact": str(artifact.relative_to(REPO)),
@@ -394,7 +388,7 @@ def write(result: dict, args) -> None:
     lines = [
         "# Endpoint load test",
         "",
-        f"Command: `.venv/bin/python benchmarks/bench_endpoint_load.py "
+        f"Command: `.venv/bin/python -m benchmarks.bench_endpoint_load "
         f"--requests {args.requests} --threads {args.threads} --warmup {args.warmup}`  ",
         f"Machine: {result['machine']} shared with other work; {result['when']}.  ",
         f"One endpoint (trained artifact `{result['artifact']}`, data capture 100 %), "

@@ -10,8 +10,8 @@ Each variant runs in its own subprocess; its peak memory is that process's maxrs
 are reported apart). The machine is shared, so variants alternate and the report gives
 ratios; CPU time is the steadier of the two measures.
 
-    .venv/bin/python benchmarks/bench_etl.py            # everything (~15-30 min on 2 busy cores)
-    .venv/bin/python benchmarks/bench_etl.py --quick    # the real subset only
+    .venv/bin/python -m benchmarks.bench_etl            # everything (~15-30 min on 2 busy cores)
+    .venv/bin/python -m benchmarks.bench_etl --quick    # the real subset only
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 RESULTS = REPO / "benchmarks" / "results"
 SHARED = Path(
@@ -332,7 +331,7 @@ def main() -> None:
         for name, source, labels, reps in scenarios:
             print(f"{name}: {source}", flush=True)
             results.append(scenario(name, source, labels, reps, Path(scratch)))
-    command = "python benchmarks/bench_etl.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.bench_etl " + " ".join(sys.argv[1:])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "etl.md").write_text(report(results, command.strip(), started, load))
     (RESULTS / "etl.json").write_text(

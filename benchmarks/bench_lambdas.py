@@ -1,6 +1,6 @@
 """Lambda zips: size and cold start, ours against a variant that imports the sagemaker SDK.
 
-    .venv/bin/python benchmarks/bench_lambdas.py [--repeat 5]
+    .venv/bin/python -m benchmarks.bench_lambdas [--repeat 5]
 
 Many original solutions put `import sagemaker` at the top of their handlers (to call the
 endpoint through the SDK). The Lambda runtime has no sagemaker, so such a function must
@@ -26,7 +26,6 @@ import logging
 import os
 import platform
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,18 +38,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import boto3
-from moto.server import ThreadedMotoServer
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "lambdas")]
+from tests.support.moto_server import MotoServer
 
-from lambdas_cifar import load_images  # noqa: E402
-from lambdas_endpoint_stub import EndpointStub  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 from lambdas import build  # noqa: E402
 from lambdas.runtime_site import build_runtime_site, closure  # noqa: E402
+from tests.lambdas.lambdas_endpoint_stub import EndpointStub  # noqa: E402
+from tests.support.cifar import load_images  # noqa: E402
 
 ARCHIVE = Path(
     os.environ.get(
@@ -89,12 +86,6 @@ print(json.dumps({
     "error": error,
 }))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sagemaker_variant(zip_path: Path, out: Path) -> Path:
@@ -143,24 +134,14 @@ class Cloud:
     """A moto server and the SageMaker runtime stub, seeded for each function's event."""
 
     def __init__(self, png: bytes) -> None:
-        self.port = free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
-        self.server.start()
+        self.server = MotoServer()
+        self.port, self.url = self.server.port, self.server.url
         self.stub = EndpointStub().start()
-        self.url = f"http://127.0.0.1:{self.port}"
-        creds = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
-        options = {"endpoint_url": self.url, "region_name": REGION, **creds}
-        s3 = boto3.client("s3", **options)
-        for bucket in ("bench-data", "bench-results"):
-            s3.create_bucket(Bucket=bucket)
+        self.topic, self.machine = self.server.seed_workflow(
+            ["bench-data", "bench-results"], topic="bench", machine="bench-batch"
+        )
+        s3 = self.server.client("s3", region=REGION)
         s3.put_object(Bucket="bench-data", Key="inputs/bicycle.png", Body=png)
-        self.topic = boto3.client("sns", **options).create_topic(Name="bench")["TopicArn"]
-        definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
-        self.machine = boto3.client("stepfunctions", **options).create_state_machine(
-            name="bench-batch",
-            definition=json.dumps(definition),
-            roleArn=f"arn:aws:iam::{'1' * 12}:role/bench",
-        )["stateMachineArn"]
 
     def stop(self) -> None:
         self.stub.stop()

@@ -1,6 +1,6 @@
 """Benchmark of the local cloud, each number next to its baseline from the same run.
 
-    .venv/bin/python benchmarks/bench_localcloud.py [--runs 50] [--batch 200]
+    .venv/bin/python -m benchmarks.bench_localcloud [--runs 50] [--batch 200]
 
 1. Start time and memory: `python -m localcloud serve` (extensions installed, services
    warmed) against plain `python -m moto.server`, alternated, 3 starts each.
@@ -34,21 +34,15 @@ from pathlib import Path
 
 import boto3
 
+from tests.support.builds import build_lambda_zips, write_terraform_cli_config
+from tests.support.network import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from trained_model import cifar_pngs, trained_artifact  # noqa: E402
+from tests.support.trained_model import cifar_pngs, trained_artifact  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 ARCHIVE = REPO.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz"
 PYTHON = sys.executable
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def group_rss_mb(pgid: int) -> float:
@@ -143,18 +137,8 @@ def deploy(url: str, work: Path, artifact: Path) -> tuple[dict, float]:
     client = clients(url)
     client("s3").create_bucket(Bucket="bench-models")
     client("s3").put_object(Bucket="bench-models", Key="model.tar.gz", Body=artifact.read_bytes())
-    subprocess.run(
-        [PYTHON, "lambdas/build.py", "--out", str(work / "lambdas")],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [PYTHON, "scripts/terraform_cli_config.py", "--out", str(work / "rc")],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
+    build_lambda_zips(work / "lambdas", PYTHON)
+    write_terraform_cli_config(work / "rc", PYTHON)
     env = {k: v for k, v in os.environ.items() if k != "TF_WORKSPACE"}
     env.update({"TF_DATA_DIR": str(work / "tfdata"), "TF_CLI_CONFIG_FILE": str(work / "rc")})
     tf = ["terraform", "-chdir=terraform"]

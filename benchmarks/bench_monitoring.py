@@ -1,7 +1,7 @@
 """Monitoring report: time and peak memory on 100,000 captured records, against the
 original notebook's approach on the same data, in the same run.
 
-    .venv/bin/python benchmarks/bench_monitoring.py [--records 100000] [--workdir /tmp/...]
+    .venv/bin/python -m benchmarks.bench_monitoring [--records 100000] [--workdir /tmp/...]
 
 The captures are real CIFAR-100 PNGs (cycled) in SageMaker's capture format and layout,
 written under --workdir (never into the repository). Each measurement runs in its own
@@ -43,8 +43,7 @@ def peak_rss_mib() -> float:
 
 
 def _images() -> list:
-    sys.path.insert(0, str(REPO / "tests" / "monitoring"))
-    from monitoring_cifar import load_split, png_bytes
+    from tests.support.cifar import load_split, png_bytes
 
     train, _, _ = load_split(ARCHIVE, "train")
     return train, [png_bytes(image) for image in train]
@@ -307,7 +306,7 @@ def main() -> None:
 
     import os
 
-    command = "python benchmarks/bench_monitoring.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.bench_monitoring " + " ".join(sys.argv[1:])
     results: dict = {
         "command": command.strip(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "

@@ -8,7 +8,7 @@ offline stand-in for AWS: plan only reads the caller identity), once without a m
 and once with `model_data_url` set, and the resources to create are counted in
 `terraform show -json`.
 
-    .venv/bin/python benchmarks/bench_terraform.py [--repeats 3] [--skip-tests]
+    .venv/bin/python -m benchmarks.bench_terraform [--repeats 3] [--skip-tests]
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.support.builds import build_lambda_zips, write_terraform_cli_config
+from tests.support.network import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
@@ -60,32 +63,14 @@ def timed(args: list[str], cwd: Path, env: dict[str, str], repeats: int) -> dict
 
 def base_env(work: Path) -> dict[str, str]:
     config = work / "terraformrc"
-    subprocess.run(
-        [sys.executable, "scripts/terraform_cli_config.py", "--out", str(config)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    write_terraform_cli_config(config)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_VAR_", "TF_WORKSPACE"))}
     env.update(TF_CLI_CONFIG_FILE=str(config), TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
     return env
 
 
 def build_zips(work: Path) -> Path:
-    out = work / "lambdas"
-    subprocess.run(
-        [sys.executable, "lambdas/build.py", "--out", str(out)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return build_lambda_zips(work / "lambdas")
 
 
 def count_planned(env: dict[str, str], work: Path, extra: list[str]) -> dict[str, int]:

@@ -12,7 +12,7 @@ Serving, through the artifact's own code/inference.py functions (input_fn -> pre
 doing predict_fn's work; import time, resident memory, p50/p99 latency at batch 1 and
 throughput at batch 64. Each measurement runs in its own subprocess.
 
-    .venv/bin/python benchmarks/bench_training.py [--seeds 0,1,2] [--resnet-epochs 8]
+    .venv/bin/python -m benchmarks.bench_training [--seeds 0,1,2] [--resnet-epochs 8]
 
 The machine may be shared: every number is taken in the same run as its baseline, and
 the load average is recorded with the results.
@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 RESULTS = REPO / "benchmarks" / "results"
 ARCHIVE = REPO.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz"
 THREADS = 2
@@ -211,9 +210,7 @@ def worker_serve(runtime: str, model_dir: Path, weights: Path, images: list[Path
 
         import_seconds = time.perf_counter() - started
         torch.set_num_threads(THREADS)
-        sys.path.insert(0, str(REPO / "training"))
-        import export
-        import recipe
+        from training import export, recipe
 
         saved = torch.load(weights, weights_only=True)
         hyp = saved["hyperparameters"]

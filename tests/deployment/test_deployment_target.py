@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from deployment.s3uri import S3Uri, S3UriError
 from deployment.target import Target, TargetError
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.moto_server import MotoServer
+from tests.support.network import free_port
 
 
 def test_local_target_without_endpoint_variable_reaches_the_default_port(monkeypatch):
@@ -73,7 +67,7 @@ def test_unknown_target_is_refused():
 
 
 def test_nothing_on_the_port_says_to_start_the_local_cloud():
-    port = _free_port()
+    port = free_port()
 
     with pytest.raises(
         TargetError, match=rf"does not answer at http://127.0.0.1:{port}.*make local-up"
@@ -82,13 +76,9 @@ def test_nothing_on_the_port_says_to_start_the_local_cloud():
 
 
 def test_any_http_server_on_the_port_counts_as_reachable():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = MotoServer()
     try:
-        Target("local", port).check_reachable()
+        Target("local", server.port).check_reachable()
     finally:
         server.stop()
 

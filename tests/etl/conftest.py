@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from etl_helpers import APPLE, BICYCLE, MOTORCYCLE, WHALE, CliResult, Generated
 
 from etl.cli import main
 from etl.synthetic import random_split, write_archive
+from tests.etl.etl_helpers import APPLE, BICYCLE, MOTORCYCLE, WHALE, CliResult, Generated
 
 
 @pytest.fixture

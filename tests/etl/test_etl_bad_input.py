@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from etl_helpers import BICYCLE, MOTORCYCLE, Generated, assert_one_line_error
 
 from etl.synthetic import dumps_py2, meta_dict, split_dict, write_archive, write_members
+from tests.etl.etl_helpers import BICYCLE, MOTORCYCLE, Generated, assert_one_line_error
 
 
 def small_split(n: int = 4, **overrides: object) -> dict[bytes, object]:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from etl_helpers import BICYCLE, MOTORCYCLE, Generated
 from PIL import Image
 
 from etl.errors import OutputNotWritableError
 from etl.export import run
 from etl.synthetic import split_dict, write_archive
+from tests.etl.etl_helpers import BICYCLE, MOTORCYCLE, Generated
 
 
 def read_lst(path: Path) -> list[tuple[int, int, str]]:

@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from etl_helpers import Generated, assert_one_line_error
 
 from etl.errors import ChecksumMismatchError, DownloadError, SourceNotFoundError
 from etl.source import KNOWN_MD5, OFFICIAL_MD5, OFFICIAL_URL, cache_name, fetch, resolve_source
+from tests.etl.etl_helpers import Generated, assert_one_line_error
 
 
 @dataclass

@@ -9,13 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from etl_helpers import Generated, assert_one_line_error
 from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
 from etl.errors import UploadError
 from etl.export import run
 from etl.upload import upload
+from tests.etl.etl_helpers import Generated, assert_one_line_error
 
 BUCKET = "scones-data-test"
 

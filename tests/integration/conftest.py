@@ -14,14 +14,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from localcloud_harness import (
+from pytest_terraform import terraform
+from pytest_terraform import tf as pytest_terraform_internals
+
+from tests.support.builds import build_lambda_zips, write_terraform_cli_config
+from tests.support.localcloud_harness import (
     REPO_ROOT,
     LocalCloud,
     start_local_cloud,
@@ -30,10 +32,7 @@ from localcloud_harness import (
     wait_until,
     zip_source,
 )
-from pytest_terraform import terraform
-from pytest_terraform import tf as pytest_terraform_internals
-from trained_model import cifar_pngs, trained_artifact
-
+from tests.support.trained_model import cifar_pngs, trained_artifact
 from workflow.scoring import score_images
 
 HERE = Path(__file__).resolve().parent
@@ -157,19 +156,8 @@ def terraform_environment(local_cloud: LocalCloud, shared_archive, tmp_path_fact
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on PATH")
     work = tmp_path_factory.mktemp("terraform-inputs")
-    subprocess.run(
-        [sys.executable, "lambdas/build.py", "--out", str(work / "lambdas")],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    cli_config = work / "terraformrc"
-    subprocess.run(
-        [sys.executable, "scripts/terraform_cli_config.py", "--out", str(cli_config)],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    build_lambda_zips(work / "lambdas")
+    cli_config = write_terraform_cli_config(work / "terraformrc")
     artifact = trained_artifact(shared_archive)
     s3 = local_cloud.client("s3")
     s3.create_bucket(Bucket=MODEL_BUCKET)

@@ -20,7 +20,8 @@ import json
 from urllib.parse import unquote_plus
 
 import pytest
-from localcloud_harness import wait_until
+
+from tests.support.localcloud_harness import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.terraform, pytest.mark.slow]
 

@@ -7,7 +7,8 @@ import os
 import subprocess
 
 import pytest
-from localcloud_harness import wait_for_execution, wait_until
+
+from tests.support.localcloud_harness import wait_for_execution, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.terraform, pytest.mark.slow]
 

@@ -30,7 +30,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from localcloud_harness import wait_until, zip_source
+
+from tests.support.localcloud_harness import wait_until, zip_source
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from localcloud_harness import REPO_ROOT, free_port
+
+from tests.support.localcloud_harness import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.integration
 

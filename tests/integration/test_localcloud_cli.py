@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from localcloud_harness import REPO_ROOT, free_port, zip_source
+
+from tests.support.localcloud_harness import REPO_ROOT, free_port, zip_source
 
 pytestmark = pytest.mark.integration
 LAMBDA_TRUST = (

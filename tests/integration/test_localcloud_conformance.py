@@ -23,11 +23,10 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from localcloud_harness import wait_for_execution, wait_until, zip_source
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_localcloud_sagemaker import create_endpoint, wait_for_status
-from tiny_model import GREY, RED, build_artifact, solid_png
+from tests.integration.test_localcloud_sagemaker import create_endpoint, wait_for_status
+from tests.integration.tiny_model import GREY, RED, build_artifact, solid_png
+from tests.support.localcloud_harness import wait_for_execution, wait_until, zip_source
 
 pytestmark = pytest.mark.integration
 

@@ -37,8 +37,9 @@ from collections import Counter
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from localcloud_harness import start_local_cloud, stop_local_cloud, wait_until
-from tiny_model import RED, build_artifact, solid_png
+
+from tests.integration.tiny_model import RED, build_artifact, solid_png
+from tests.support.localcloud_harness import start_local_cloud, stop_local_cloud, wait_until
 
 pytestmark = pytest.mark.integration
 

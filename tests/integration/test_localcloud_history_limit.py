@@ -23,13 +23,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from localcloud_harness import wait_for_execution
 
 from localcloud.stepfunctions_history import (
     HISTORY_LIMIT_CAUSE,
     HISTORY_LIMIT_ERROR,
     MAX_HISTORY_EVENTS,
 )
+from tests.support.localcloud_harness import wait_for_execution
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ import base64
 import json
 
 import pytest
-from localcloud_harness import wait_until, zip_source
+
+from tests.support.localcloud_harness import wait_until, zip_source
 
 pytestmark = pytest.mark.integration
 

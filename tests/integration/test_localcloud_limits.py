@@ -22,7 +22,8 @@ import re
 
 import pytest
 from botocore.exceptions import ClientError
-from localcloud_harness import wait_for_execution, zip_source
+
+from tests.support.localcloud_harness import wait_for_execution, zip_source
 
 pytestmark = pytest.mark.integration
 

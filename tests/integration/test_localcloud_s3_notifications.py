@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from localcloud_harness import wait_until
+
+from tests.support.localcloud_harness import wait_until
 
 pytestmark = pytest.mark.integration
 

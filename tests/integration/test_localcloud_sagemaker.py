@@ -8,8 +8,9 @@ import re
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from localcloud_harness import wait_until
-from tiny_model import GREY, RED, build_artifact, solid_png
+
+from tests.integration.tiny_model import GREY, RED, build_artifact, solid_png
+from tests.support.localcloud_harness import wait_until
 
 pytestmark = pytest.mark.integration
 

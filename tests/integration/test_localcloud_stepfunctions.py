@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from localcloud_harness import wait_for_execution
+
+from tests.support.localcloud_harness import wait_for_execution
 
 pytestmark = pytest.mark.integration
 

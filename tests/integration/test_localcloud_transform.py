@@ -19,8 +19,9 @@ import json
 
 import pytest
 from botocore.exceptions import ClientError
-from localcloud_harness import wait_until
-from tiny_model import GREY, RED, build_artifact, solid_png
+
+from tests.integration.tiny_model import GREY, RED, build_artifact, solid_png
+from tests.support.localcloud_harness import wait_until
 
 pytestmark = pytest.mark.integration
 

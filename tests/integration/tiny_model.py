@@ -11,9 +11,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from colour_model import build_model_dir
 from PIL import Image
 
+from tests.support.colour_model import build_model_dir
 from training import artifact
 
 SHARPNESS = 20.0

@@ -15,8 +15,10 @@ from typing import Any
 
 import boto3
 import pytest
-from lambdas_cifar import CifarImage, load_images
-from lambdas_constants import (
+from moto import mock_aws
+from PIL import Image
+
+from tests.lambdas.lambdas_constants import (
     CLASS_NAMES,
     DATA_BUCKET,
     ENDPOINT_NAME,
@@ -24,9 +26,8 @@ from lambdas_constants import (
     REGION,
     RESULTS_BUCKET,
 )
-from lambdas_endpoint_stub import EndpointStub
-from moto import mock_aws
-from PIL import Image
+from tests.lambdas.lambdas_endpoint_stub import EndpointStub
+from tests.support.cifar import CifarImage, load_images
 
 
 @dataclass

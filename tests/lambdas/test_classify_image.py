@@ -6,7 +6,8 @@ import base64
 import socket
 
 import pytest
-from lambdas_endpoint_stub import model_error, probabilities, raw, service_error
+
+from tests.lambdas.lambdas_endpoint_stub import model_error, probabilities, raw, service_error
 
 
 def inline_event(png: bytes) -> dict:
@@ -191,7 +192,7 @@ def test_runtime_client_sets_connect_and_read_timeouts(load_handler, aws) -> Non
 def test_endpoint_wait_ends_before_the_function_timeout(load_handler, aws) -> None:
     import json
 
-    from lambdas_constants import LAMBDAS_DIR
+    from tests.lambdas.lambdas_constants import LAMBDAS_DIR
 
     functions = json.loads((LAMBDAS_DIR / "functions.json").read_text(encoding="utf-8"))
     timeout_s = functions["functions"]["classify_image"]["timeout_s"]

@@ -7,7 +7,8 @@ import json
 import logging
 
 import pytest
-from lambdas_endpoint_stub import model_error, service_error
+
+from tests.lambdas.lambdas_endpoint_stub import model_error, service_error
 
 
 def classify_event(png: bytes) -> dict:

@@ -9,58 +9,41 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from lambdas_constants import CLASS_NAMES, ENDPOINT_NAME, REGION
-from lambdas_endpoint_stub import EndpointStub, probabilities
-from lambdas_map_run import succeeded, write_map_run
-from lambdas_subprocess import invoke_fresh
-from moto.server import ThreadedMotoServer
 
 from lambdas import build
 from lambdas.runtime_site import build_runtime_site
+from tests.lambdas.lambdas_constants import CLASS_NAMES, ENDPOINT_NAME, REGION
+from tests.lambdas.lambdas_endpoint_stub import EndpointStub, probabilities
+from tests.lambdas.lambdas_map_run import succeeded, write_map_run
+from tests.lambdas.lambdas_subprocess import invoke_fresh
+from tests.support.moto_server import MotoServer
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Cloud:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        options = {"endpoint_url": url, "region_name": REGION}
-        options |= {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        self.s3 = boto3.client("s3", **options)
-        self.sns = boto3.client("sns", **options)
-        self.states = boto3.client("stepfunctions", **options)
-        self.s3.create_bucket(Bucket="zip-data")
-        self.s3.create_bucket(Bucket="zip-results")
-        self.topic_arn = self.sns.create_topic(Name="zip-alerts")["TopicArn"]
-        definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
-        self.machine_arn = self.states.create_state_machine(
-            name="zip-batch",
-            definition=json.dumps(definition),
-            roleArn=f"arn:aws:iam::{'1' * 12}:role/zip-states",
-        )["stateMachineArn"]
+    """A moto server seeded with the buckets, alert topic and batch state machine."""
+
+    def __init__(self, server: MotoServer) -> None:
+        self.url = server.url
+        self.s3 = server.client("s3", region=REGION)
+        self.states = server.client("stepfunctions", region=REGION)
+        self.topic_arn, self.machine_arn = server.seed_workflow(
+            ["zip-data", "zip-results"], topic="zip-alerts", machine="zip-batch"
+        )
 
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
+    server = MotoServer()
     try:
-        yield Cloud(f"http://127.0.0.1:{port}")
+        yield Cloud(server)
     finally:
         server.stop()
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from lambdas_endpoint_stub import Reply, raw
+
+from tests.lambdas.lambdas_endpoint_stub import Reply, raw
 
 GOOD_PNG_EVENT = {"s3_bucket": "scones-data", "s3_key": "images/bicycle.png"}
 

@@ -9,9 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from lambdas_constants import LAMBDAS_DIR
 
 from lambdas import build
+from tests.lambdas.lambdas_constants import LAMBDAS_DIR
 
 FUNCTIONS = json.loads((LAMBDAS_DIR / "functions.json").read_text())["functions"]
 

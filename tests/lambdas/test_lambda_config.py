@@ -9,8 +9,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from lambdas_constants import LAMBDAS_DIR
-from lambdas_subprocess import invoke_fresh
+
+from tests.lambdas.lambdas_constants import LAMBDAS_DIR
+from tests.lambdas.lambdas_subprocess import invoke_fresh
 
 FUNCTIONS = json.loads((LAMBDAS_DIR / "functions.json").read_text())["functions"]
 TOPIC = "arn:aws:sns:us-east-1:123456789012:scones-alerts"

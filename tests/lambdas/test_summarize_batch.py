@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from lambdas_constants import RESULTS_BUCKET
-from lambdas_map_run import failed, succeeded, write_map_run
+from tests.lambdas.lambdas_constants import RESULTS_BUCKET
+from tests.lambdas.lambdas_map_run import failed, succeeded, write_map_run
 
 LAMBDA_ERROR_CAUSE = json.dumps(
     {

@@ -29,7 +29,8 @@ import re
 import boto3
 import pytest
 from botocore.stub import Stubber
-from lambdas_constants import DATA_BUCKET
+
+from tests.lambdas.lambdas_constants import DATA_BUCKET
 
 # ------------------------------------------------------------------ helpers
 
@@ -99,7 +100,7 @@ def test_serialize_batch_records_images_it_cannot_send_in_the_manifest(load_hand
         for r in json.loads(
             body(result["parts"][0].replace("input/b2/part-00000.jsonl", "batches/b2.json"))
         )["rejected"]
-    }  # noqa: E501
+    }
     assert rejected == {
         "images/truncated.png": "UnsupportedImageError",
         "images/notes.txt": "UnsupportedImageError",

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from monitoring_captures import PREFIX, capture_objects, requests_from, write_objects
-from monitoring_cifar import load_split
-from monitoring_run import Ran, make_report_args, run_cli
 
 from etl.pixel_stats import PixelStatsBuilder
+from tests.monitoring.monitoring_captures import (
+    PREFIX,
+    capture_objects,
+    requests_from,
+    write_objects,
+)
+from tests.monitoring.monitoring_run import Ran, make_report_args, run_cli
+from tests.support.cifar import load_split
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from monitoring_cifar import png_bytes
 
 from monitoring.capture import capture_line, capture_object_key, capture_record
+from tests.support.cifar import png_bytes
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 ENDPOINT = "scones-endpoint"

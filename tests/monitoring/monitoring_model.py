@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-import colour_model
 import numpy as np
 
+from tests.support import colour_model
 from training.artifact import load_inference
 
 SHARPNESS = 25.0

@@ -8,9 +8,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitoring_captures import ENDPOINT
-
 from monitoring.cli import main
+from tests.monitoring.monitoring_captures import ENDPOINT
 
 
 def make_report_args(capture_root: Path, manifest_path: Path, out: Path) -> list[str]:

@@ -7,7 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from monitoring_captures import (
+
+from monitoring.capture import capture_line, capture_object_key
+from tests.monitoring.monitoring_captures import (
     ENDPOINT,
     PREFIX,
     START,
@@ -16,9 +18,7 @@ from monitoring_captures import (
     requests_from,
     write_objects,
 )
-from monitoring_run import run_cli
-
-from monitoring.capture import capture_line, capture_object_key
+from tests.monitoring.monitoring_run import run_cli
 
 
 def _key(minute: int, name: str) -> str:

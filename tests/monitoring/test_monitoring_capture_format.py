@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from monitoring_cifar import png_bytes
 
 from monitoring.capture import (
     MAX_LINE_BYTES,
@@ -21,6 +20,7 @@ from monitoring.capture import (
     iter_capture_lines,
     parse_capture_line,
 )
+from tests.support.cifar import png_bytes
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from monitoring_captures import ENDPOINT, PREFIX, capture_objects, requests_from, write_objects
-from monitoring_run import run_cli
 
 from etl.pixel_stats import PixelStatsBuilder
 from monitoring.pixels import LUMA_WEIGHTS
@@ -21,6 +19,14 @@ from monitoring.reference import (
     parse_reference,
     reference_from_images,
 )
+from tests.monitoring.monitoring_captures import (
+    ENDPOINT,
+    PREFIX,
+    capture_objects,
+    requests_from,
+    write_objects,
+)
+from tests.monitoring.monitoring_run import run_cli
 
 
 def _report(images: np.ndarray, manifest: Path, tmp_path: Path, *extra: str):

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from monitoring_captures import ENDPOINT, PREFIX, START, VARIANT, write_objects
-from monitoring_cifar import png_bytes
-from monitoring_model import build_model_dir, expected_probabilities, load_handler
-from monitoring_run import run_cli
 
 from monitoring.capture import capture_line, capture_object_key, capture_record
+from tests.monitoring.monitoring_captures import ENDPOINT, PREFIX, START, VARIANT, write_objects
+from tests.monitoring.monitoring_model import build_model_dir, expected_probabilities, load_handler
+from tests.monitoring.monitoring_run import run_cli
+from tests.support.cifar import png_bytes
 
 pytest.importorskip("onnxruntime", reason="the inference handler serves with onnxruntime")
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from localcloud_harness import start_local_cloud, stop_local_cloud
-from monitoring_cifar import png_bytes
-from monitoring_model import build_model_dir, expected_probabilities
+
+from tests.monitoring.monitoring_model import build_model_dir, expected_probabilities
+from tests.support.cifar import png_bytes
+from tests.support.localcloud_harness import start_local_cloud, stop_local_cloud
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 pytest.importorskip("onnxruntime", reason="the local cloud serves with onnxruntime")

@@ -8,10 +8,10 @@ import re
 
 import numpy as np
 import pytest
-from monitoring_run import run_cli
 from PIL import Image
 
 from monitoring.plots import PLOT_FILES
+from tests.monitoring.monitoring_run import run_cli
 
 
 def _open_png(data: bytes) -> Image.Image:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from monitoring_captures import START, expected_numbers
-from monitoring_run import run_cli
+
+from tests.monitoring.monitoring_captures import START, expected_numbers
+from tests.monitoring.monitoring_run import run_cli
 
 
 def test_summary_counts_every_request(default_report, requests):

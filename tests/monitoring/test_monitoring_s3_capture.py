@@ -10,13 +10,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-from monitoring_captures import ENDPOINT, PREFIX
-from monitoring_run import run_cli
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from monitoring.cli import build_parser
 from monitoring.settings import resolve
+from tests.monitoring.monitoring_captures import ENDPOINT, PREFIX
+from tests.monitoring.monitoring_run import run_cli
 
 BUCKET = "scones-artifacts"
 DATA_BUCKET = "scones-data"

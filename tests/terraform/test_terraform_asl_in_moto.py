@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TERRAFORM_DIR
+
+from tests.terraform.helpers import TERRAFORM_DIR
 
 pytestmark = pytest.mark.terraform
 

@@ -20,7 +20,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import RENDER_TARGETS, REPO_ROOT, deployed_definitions
+
+from tests.terraform.helpers import RENDER_TARGETS, REPO_ROOT, deployed_definitions
 
 pytestmark = pytest.mark.terraform
 

@@ -7,7 +7,8 @@ import re
 import subprocess
 
 import pytest
-from conftest import REPO_ROOT
+
+from tests.terraform.helpers import REPO_ROOT
 
 CONFIG = REPO_ROOT / ".config" / ".checkov.yml"
 SCRIPT = REPO_ROOT / "scripts" / "checkov.sh"

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+
+from tests.terraform.helpers import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import terraform_cli_config as cli_config

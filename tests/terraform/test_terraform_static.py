@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TERRAFORM_DIR, explain, run_terraform
+
+from tests.terraform.helpers import TERRAFORM_DIR, explain, run_terraform
 
 pytestmark = pytest.mark.terraform
 

@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, TERRAFORM_DIR, explain, run_terraform
+
+from tests.terraform.helpers import REPO_ROOT, TERRAFORM_DIR, explain, run_terraform
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow]
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from localcloud_harness import free_port
-from moto.server import ThreadedMotoServer
-from training_helpers import ARTIFACTS_BUCKET, DATA_BUCKET, SMOKE_HYPERPARAMETERS, run_module
 
 from etl.upload import upload
+from tests.support.moto_server import MotoServer
+from tests.training.training_helpers import (
+    ARTIFACTS_BUCKET,
+    DATA_BUCKET,
+    SMOKE_HYPERPARAMETERS,
+    run_module,
+)
 
 
 @pytest.fixture(scope="session")
@@ -28,22 +31,9 @@ def etl_output(shared_archive: Path, tmp_path_factory, repo_root: Path) -> Path:
 @pytest.fixture(scope="session")
 def s3_server(etl_output: Path):
     """A moto server holding the ETL output under s3://scones-data/cifar/."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    server = MotoServer()
+    env = server.environment()
+    s3 = server.client("s3")
     for bucket in (DATA_BUCKET, ARTIFACTS_BUCKET):
         s3.create_bucket(Bucket=bucket)
     upload(etl_output, f"s3://{DATA_BUCKET}/cifar", client=s3)

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from localcloud_harness import free_port
 
+from tests.support.network import free_port
 from training import recipe
 from training.channels import ChannelError, read_channel
 

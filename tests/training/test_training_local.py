@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
-from training_helpers import ARTIFACTS_BUCKET, SMOKE_HYPERPARAMETERS
+from tests.training.training_helpers import ARTIFACTS_BUCKET, SMOKE_HYPERPARAMETERS
 
 from etl.pixel_stats import PixelStats
 from monitoring.reference import parse_reference

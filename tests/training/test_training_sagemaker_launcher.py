@@ -9,9 +9,9 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
-from training_helpers import ARTIFACTS_BUCKET, DATA_BUCKET
 
 from etl.upload import upload
+from tests.training.training_helpers import ARTIFACTS_BUCKET, DATA_BUCKET
 from training.cloud import LaunchError
 from training.sagemaker_job import SageMakerJob, run
 

@@ -10,7 +10,7 @@ SageMaker pages this contract follows:
   if every request for that object succeeded; so one bad line may not fail its request.
 
 The model is the hand-built colour model served through the real training/inference.py
-(tests/colour_model.py): reddish images lean to bicycle, bluish ones to motorcycle.
+(tests/support/colour_model.py): reddish images lean to bicycle, bluish ones to motorcycle.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import json
 
 import numpy as np
 import pytest
-from colour_model import build_model_dir
 from PIL import Image
 
+from tests.support.colour_model import build_model_dir
 from training.artifact import load_inference
 
 

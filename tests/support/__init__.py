@@ -1,0 +1,1 @@
+"""What the test suites and the benchmarks share: import as `tests.support.<module>`."""
