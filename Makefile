@@ -83,9 +83,10 @@ PYTEST_ARGS ?= $(if $(shell command -v terraform),,-p no:terraform)
 test: setup tf-config asl-validator browser ## Run every test (unit, terraform, local cloud integration, end to end)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup ## ruff check + ruff format --check + terraform fmt -check
+lint: setup ## ruff check + ruff format --check + import contracts (lint-imports) + terraform fmt -check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
 	else echo "terraform not on PATH: skipped terraform fmt"; fi
 
