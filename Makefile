@@ -108,9 +108,9 @@ package: setup ## Build the Lambda zips in build/lambdas (reproducible byte for 
 train: setup ## Train the classifier (TARGET=local trains here; TARGET=aws runs a SageMaker job) and record model_data_url
 	$(PY) -m training $(if $(filter aws,$(TARGET)),sagemaker,local) --target $(TARGET)
 
-classify: setup ## Run the workflow on IMAGES (files or s3:// URIs) and print the results
+classify: setup ## Run the workflow on IMAGES (files, folders or s3:// URIs; MODE=transform: the Batch Transform path) and print the results
 	@test -n "$(IMAGES)" || { echo "usage: make classify IMAGES='a.png b.png' [TARGET=aws]"; exit 2; }
-	$(PY) -m workflow.classify --target $(TARGET) --port $(LOCAL_PORT) $(IMAGES)
+	$(PY) -m workflow.classify --target $(TARGET) --port $(LOCAL_PORT) $(if $(MODE),--mode $(MODE)) $(IMAGES)
 
 monitor: setup ## Report (HTML + PNG plots) from the endpoint's captured data in reports/
 	$(PY) -m monitoring report --target $(TARGET) --out reports/monitoring $(MONITOR_ARGS)

@@ -1,12 +1,16 @@
 """`make classify IMAGES=...`: run the deployed workflow on images and print the results.
 
-    python -m workflow.classify [--target local|aws] [--port 4566] IMAGE [IMAGE ...]
+    python -m workflow.classify [--target local|aws] [--port N] [--mode transform] IMAGE ...
 
 IMAGE is a local PNG/JPEG file (uploaded to s3://<data bucket>/inputs/<run id>/) or an
 s3://bucket/key URI. One image goes through the single-image state machine (a low
 confidence fails it loudly, with ThresholdNotMetError); several go through the batch
 state machine in one execution. Exit status: 0 when every image passed, 1 when any did
 not, 2 when the request itself is wrong (missing file, no deployment).
+
+`--mode transform` takes the offline path instead: serialize_batch writes the images as
+Batch Transform input (a folder gives its images; s3://bucket/prefix/ every object under
+it), the PUT starts the job, and this waits for results/transform-<batch id>.json.
 """
 
 from __future__ import annotations
@@ -46,6 +50,13 @@ class Row:
 def parse_images(values: list[str]) -> list[S3Uri | Path]:
     images: list[S3Uri | Path] = []
     for value in values:
+        if value.startswith("s3://") and value.endswith("/"):
+            bucket, _, prefix = value[5:].partition("/")
+            images.append(S3Uri(bucket, prefix))  # a prefix (--mode transform)
+            continue
+        if Path(value).is_dir():
+            images += sorted(p for p in Path(value).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            continue
         if value.startswith("s3://"):
             try:
                 images.append(S3Uri.parse(value, object_key=True, what="IMAGE"))
@@ -136,6 +147,51 @@ def batch_rows(target: Target, execution: dict) -> tuple[list[Row], dict]:
     return rows, summary
 
 
+def transform(target: Target, outputs: dict, images: list[S3Uri | Path], timeout_s: float):
+    """The offline path: serialize_batch, then wait for the batch's results document."""
+    bucket = outputs["data_bucket"]
+    prefixes = [i for i in images if isinstance(i, S3Uri) and (not i.key or i.key.endswith("/"))]
+    if prefixes and len(images) > 1:
+        raise UsageError("give one s3://bucket/prefix/ alone, or images")
+    if prefixes:
+        event: dict = {"s3_bucket": prefixes[0].bucket, "s3_prefix": prefixes[0].key}
+    else:
+        event = {"images": to_s3_items(target, bucket, images)}
+    function = target.require_outputs("lambda_function_names")["lambda_function_names"]
+    response = target.client("lambda").invoke(
+        FunctionName=function["serialize_batch"], Payload=json.dumps(event)
+    )
+    batch = json.loads(response["Payload"].read())
+    if "FunctionError" in response:
+        raise TargetError(f"serialize_batch: {batch.get('errorType')}: {batch.get('errorMessage')}")
+    results = S3Uri.parse(batch["results_uri"], object_key=True)
+    s3 = target.client("s3")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            body = s3.get_object(Bucket=results.bucket, Key=results.key)["Body"].read()
+            break
+        except s3.exceptions.NoSuchKey:
+            time.sleep(POLL_S)
+    else:
+        raise TargetError(f"no results at {batch['results_uri']} after {timeout_s:.0f} s")
+    document = json.loads(body)
+    rows = []
+    for item in document["results"]:
+        error = item.get("error") or {}
+        name = (
+            f"s3://{item['s3_bucket']}/{item['s3_key']}"
+            if item.get("s3_key")
+            else item.get("input", "?")
+        )
+        detail = (error.get("Error", "") + " " + error.get("Cause", "")).strip()[:160]
+        rows.append(
+            Row(name, item["status"], item.get("label", ""), item.get("confidence"), detail)
+        )
+    counts = {k: document[k] for k in ("total", "passed", "low_confidence", "error")}
+    return rows, f"results {batch['results_uri']} (batch {document['status']}, {counts})"
+
+
 def print_table(rows: list[Row]) -> None:
     width = max(len("image"), *(len(r.image) for r in rows))
     print(f"{'image':<{width}}  {'status':<22}  {'label':<11}  {'confidence':>10}  detail")
@@ -145,7 +201,9 @@ def print_table(rows: list[Row]) -> None:
         print(f"{r.image:<{width}}  {r.status:<22}  {label:<11}  {confidence:>10}  {r.detail}")
 
 
-def classify(target: Target, images: list[S3Uri | Path], timeout_s: float) -> int:
+def classify(
+    target: Target, images: list[S3Uri | Path], timeout_s: float, mode: str = "workflow"
+) -> int:
     target.check_reachable()
     outputs = target.require_outputs(*REQUIRED_OUTPUTS)
     if not outputs.get("endpoint_name"):
@@ -153,6 +211,14 @@ def classify(target: Target, images: list[S3Uri | Path], timeout_s: float) -> in
             f"no endpoint is deployed for TARGET={target.name}: run `make train TARGET="
             f"{target.name}` and `make apply TARGET={target.name}` first"
         )
+    if mode == "transform":
+        rows, where = transform(target, outputs, images, timeout_s)
+        print_table(rows)
+        passed = sum(r.status == "passed" for r in rows)
+        print(f"\n{passed}/{len(rows)} passed; {where}")
+        return 0 if passed == len(rows) else 1
+    if any(isinstance(i, S3Uri) and i.key.endswith("/") for i in images):
+        raise UsageError("an s3://bucket/prefix/ needs --mode transform")
     items = to_s3_items(target, outputs["data_bucket"], images)
     if len(items) == 1:
         machine = outputs["single_image_state_machine_arn"]
@@ -179,10 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", choices=("local", "aws"), default="local")
     parser.add_argument("--port", type=int, default=DEFAULT_LOCAL_PORT, help="local cloud port")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait")
+    parser.add_argument(
+        "--mode",
+        choices=("workflow", "transform"),
+        default="workflow",
+        help="workflow: the state machines; transform: the offline Batch Transform path",
+    )
     args = parser.parse_args(argv)
     try:
         images = parse_images(args.images)
-        return classify(Target(args.target, args.port), images, args.timeout)
+        return classify(Target(args.target, args.port), images, args.timeout, args.mode)
     except (UsageError, TargetError) as exc:
         print(f"classify: {exc}", file=sys.stderr)
         return 2
