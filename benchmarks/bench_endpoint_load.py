@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,11 +35,12 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from deployment.target import Target
 from tests.support.network import free_port
+from tests.support.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 from tests.support.trained_model import cifar_pngs, trained_artifact  # noqa: E402
@@ -103,23 +103,12 @@ class Cloud:
             return json.loads(reply.read())
 
     def client(self, service: str, **config):
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(max_pool_connections=32, **config),
+        return Target("local", self.port).client(
+            service, config=Config(max_pool_connections=32, **config)
         )
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        stop_process_group(self.process)
 
 
 def deploy(cloud: Cloud, artifact: Path) -> float:

@@ -16,12 +16,10 @@ compare ratios, not absolute times.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,6 +34,7 @@ import boto3
 
 from tests.support.builds import build_lambda_zips, write_terraform_cli_config
 from tests.support.network import free_port
+from tests.support.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 from tests.support.trained_model import cifar_pngs, trained_artifact  # noqa: E402
@@ -94,13 +93,7 @@ def start(kind: str, port: int, state: Path) -> tuple[subprocess.Popen, float]:
 
 
 def stop(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
+    stop_process_group(process)
 
 
 def bench_start(state: Path) -> dict:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ import pytest
 
 from deployment.target import Target, local_url
 from tests.support.network import free_port
+from tests.support.processes import stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
@@ -83,13 +82,7 @@ def start_local_cloud(state_dir: Path, port: int | None = None) -> LocalCloud:
 
 
 def stop_local_cloud(cloud: LocalCloud) -> None:
-    try:
-        os.killpg(cloud.process.pid, signal.SIGTERM)
-        cloud.process.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(cloud.process.pid, signal.SIGKILL)
+    stop_process_group(cloud.process)
 
 
 def zip_source(files: dict[str, str]) -> bytes:
