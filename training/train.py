@@ -87,12 +87,28 @@ def make_deterministic(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def print_epoch(epoch: int, metrics: dict) -> None:
-    member = f"member {metrics['member']}  " if "member" in metrics else ""
-    fields = [f"{member}epoch {epoch:3d}"] + [
-        f"{key} {value:.4f}" for key, value in metrics.items() if isinstance(value, float)
-    ]
-    print("  ".join(fields) + ("  *" if metrics.get("selected") else ""), flush=True)
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+class EpochProgress:
+    """One line per epoch saying where training is and how long it should still take:
+    `member 1/2  epoch 11/40  train_loss 0.4100  ...  elapsed 0:23  eta 1:12`."""
+
+    def __init__(self, epochs: int, members: int) -> None:
+        self.epochs, self.members, self.started = epochs, members, time.monotonic()
+
+    def __call__(self, epoch: int, metrics: dict) -> None:
+        member = metrics.get("member", 1)
+        done = ((member - 1) * self.epochs + epoch) / (self.epochs * self.members)
+        elapsed = time.monotonic() - self.started
+        where = [f"member {member}/{self.members}"] if self.members > 1 else []
+        where.append(f"epoch {epoch:{len(str(self.epochs))}d}/{self.epochs}")
+        numbers = [f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)]
+        timing = [f"elapsed {clock(elapsed)}", f"eta {clock(elapsed / done - elapsed)}"]
+        line = "  ".join(where + numbers + timing)
+        print(line + ("  *" if metrics.get("selected") else ""), flush=True)
 
 
 def write_model_dir(out: Path, net, history, options, hyp, stats, summary) -> None:
@@ -185,7 +201,11 @@ def run(argv: list[str]) -> dict:
     started, cpu_started = time.perf_counter(), time.process_time()
     validation = to_split(held_out, mean, std) if held_out is not None else None
     net, history = recipe.train(
-        hyp, to_split(fit_channel, mean, std), validation, num_classes, on_epoch=print_epoch
+        hyp,
+        to_split(fit_channel, mean, std),
+        validation,
+        num_classes,
+        on_epoch=EpochProgress(hyp["epochs"], hyp["members"]),
     )
     summary = selection_summary(net, history, validation)
     summary |= {

@@ -122,3 +122,26 @@ def test_the_same_s3_event_delivered_twice_starts_one_batch(deployment):
 
     assert replies[0]["execution_arn"] == replies[1]["execution_arn"]
     assert replies[0]["execution_name"].startswith("inbox-")
+
+
+def test_a_transient_endpoint_outage_mid_batch_is_retried_not_recorded(deployment, alerts):
+    """The batch item's Retry covers EndpointUnavailableError (the endpoint's 503s): two
+    failed calls in the middle of a batch cost no image its outcome, and send no alert."""
+    images = deployment.images["all"][-3:]
+    items = [
+        deployment.upload(f"inputs/nothing-lost/outage-{i}.png", image.path.read_bytes())
+        for i, image in enumerate(images)
+    ]
+    deployment.cloud.inject_endpoint_faults(
+        deployment.output("endpoint_name"), count=2, error="ServiceUnavailable"
+    )
+
+    execution = deployment.run("batch_state_machine_arn", {"images": items})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    results = deployment.results(json.loads(execution["output"])["results_uri"])["results"]
+    assert sorted(r["status"] for r in results) == sorted(
+        "passed" if image.confidence >= 0.93 else "low_confidence" for image in images
+    )
+    outage_alerts = alerts(lambda m: m.get("error_type") == "EndpointUnavailableError", timeout=5)
+    assert outage_alerts == []

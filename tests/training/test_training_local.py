@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -14,10 +15,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
-from tests.training.training_helpers import ARTIFACTS_BUCKET, SMOKE_HYPERPARAMETERS
 
 from etl.pixel_stats import PixelStats
 from monitoring.reference import parse_reference
+from tests.training.training_helpers import ARTIFACTS_BUCKET, SMOKE_HYPERPARAMETERS
 from training import artifact
 
 pytestmark = pytest.mark.slow
@@ -35,11 +36,15 @@ def test_smoke_training_is_clearly_better_than_chance(local_run):
     assert metrics["test_accuracy"] >= 0.7
 
 
-def test_training_prints_one_line_per_epoch(local_run):
+def test_training_prints_one_line_per_epoch_with_its_end_point_and_time(local_run):
     lines = [line for line in local_run["stdout"].splitlines() if line.startswith("epoch")]
+    epochs = int(SMOKE_HYPERPARAMETERS["epochs"])
 
-    assert len(lines) == int(SMOKE_HYPERPARAMETERS["epochs"])
+    assert len(lines) == epochs
     assert "validation_accuracy" in lines[0]
+    assert [line.split()[1] for line in lines] == [f"{e}/{epochs}" for e in range(1, epochs + 1)]
+    assert all(re.search(r"elapsed \d+:\d\d  eta \d+:\d\d", line) for line in lines)
+    assert lines[-1].split("eta ")[1].startswith("0:00")
 
 
 def test_same_seed_gives_the_same_weights_and_metrics(local_run, tmp_path, repo_root):
@@ -129,7 +134,7 @@ def test_default_model_is_an_ensemble_of_two_nets_in_one_graph(refit_run, model_
     lines = [line for line in refit_run["stdout"].splitlines() if line.startswith("member")]
 
     assert members == 2
-    assert [line.split()[1] for line in lines] == ["1", "1", "2", "2"]  # 2 epochs each
+    assert [line.split()[1] for line in lines] == ["1/2", "1/2", "2/2", "2/2"]  # 2 epochs each
     single = sum(w.size for w in onnx_weights(model_dir / "model.onnx").values())
     ensemble = sum(w.size for w in onnx_weights(refit_run["model"]).values())
     assert 1.95 * single < ensemble < 2.05 * single
