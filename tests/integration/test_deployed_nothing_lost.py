@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.support.localcloud_harness import wait_for_execution, wait_until
+
 pytestmark = [pytest.mark.integration, pytest.mark.terraform, pytest.mark.slow]
 
 
@@ -145,3 +147,39 @@ def test_a_transient_endpoint_outage_mid_batch_is_retried_not_recorded(deploymen
     )
     outage_alerts = alerts(lambda m: m.get("error_type") == "EndpointUnavailableError", timeout=5)
     assert outage_alerts == []
+
+
+def test_a_model_container_killed_mid_batch_costs_no_image_its_outcome(deployment):
+    """The endpoint restarts a dead container; the batch's items retry through the outage
+    (or are recorded as errors): every image ends in exactly one outcome."""
+    images = deployment.images["all"][:12]
+    items = [
+        deployment.upload(f"inputs/nothing-lost/killed-{i}.png", image.path.read_bytes())
+        for i, image in enumerate(images)
+    ]
+    sfn = deployment.cloud.client("stepfunctions")
+    before = captured_requests(deployment)
+    started = sfn.start_execution(
+        stateMachineArn=deployment.output("batch_state_machine_arn"),
+        input=json.dumps({"images": items}),
+    )
+    endpoint = deployment.output("endpoint_name")
+    captured = wait_until(lambda: captured_requests(deployment) > before, timeout=60)
+    assert captured, "the batch never reached the endpoint"
+    deployment.cloud.admin("sagemaker/containers", {"endpoint_name": endpoint, "action": "kill"})
+
+    execution = wait_for_execution(sfn, started["executionArn"], timeout=300)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    results = deployment.results(json.loads(execution["output"])["results_uri"])["results"]
+    assert sorted(r["s3_key"] for r in results) == sorted(item["s3_key"] for item in items)
+    assert {r["status"] for r in results} <= {"passed", "low_confidence", "error"}
+
+
+def captured_requests(deployment) -> int:
+    """Capture objects written so far for the endpoint (one per flushed batch of requests)."""
+    bucket, prefix = deployment.output("data_capture_s3_uri").removeprefix("s3://").split("/", 1)
+    listing = deployment.cloud.client("s3").list_objects_v2(
+        Bucket=bucket, Prefix=f"{prefix}/{deployment.output('endpoint_name')}/"
+    )
+    return listing.get("KeyCount", 0)
