@@ -9,6 +9,7 @@ from pathlib import Path
 from deployment.s3uri import S3Uri, S3UriError
 from monitoring.capture import parse_inference_time
 from monitoring.summary import Limits
+
 # Without --threshold or Terraform's `confidence_threshold` output: the workflow's default.
 DEFAULT_THRESHOLD = 0.93
 

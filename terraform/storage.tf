@@ -68,5 +68,4 @@ resource "aws_s3_bucket_notification" "inbox" {
     aws_lambda_permission.transform_input_notification,
     aws_lambda_permission.transform_output_notification,
   ]
-
 }
