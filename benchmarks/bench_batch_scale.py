@@ -32,12 +32,9 @@ from benchmarks.bench_localcloud import (
     ARCHIVE,
     RESULTS,
     clients,
-    deploy,
-    free_port,
+    deployed_cloud,
     group_rss_mb,
     run_execution,
-    start,
-    stop,
 )
 from tests.support.trained_model import cifar_pngs, trained_artifact
 
@@ -147,35 +144,27 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_batch_scale: terraform is not on PATH", file=sys.stderr)
         return 1
     command = " ".join(
-        [".venv/bin/python", "benchmarks/bench_batch_scale.py", *(argv or sys.argv[1:])]
+        [".venv/bin/python", "-m", "benchmarks.bench_batch_scale", *(argv or sys.argv[1:])]
     )
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "paths": {}}
     artifact = trained_artifact(ARCHIVE)
     cifar = cifar_pngs(ARCHIVE, artifact.parent / "cifar")
     pngs = sorted(cifar.rglob("*.png"))
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        process, _ = start("localcloud", port, work)
-        try:
-            print("1/3 terraform apply", flush=True)
-            outputs, _ = deploy(url, work, artifact)
-            s3, bucket = clients(url)("s3"), outputs["data_bucket"]
-            queue_url = alert_queue(url, outputs["alert_topic_arn"])
-            print(f"2/3 prefix path: {args.images} images", flush=True)
-            keys = upload(s3, bucket, pngs, args.images, "inputs/scale-prefix/")
-            payload = {"s3_bucket": bucket, "s3_prefix": "inputs/scale-prefix/"}
-            results["paths"]["prefix"] = run_path(url, outputs, payload, keys, queue_url)
-            print(json.dumps(results["paths"]["prefix"]), flush=True)
-            print(f"3/3 list path: {args.images} images", flush=True)
-            keys = upload(s3, bucket, pngs, args.images, "inputs/scale-list/")
-            payload = {"images": [{"s3_bucket": bucket, "s3_key": k} for k in keys]}
-            results["paths"]["list"] = run_path(url, outputs, payload, keys, queue_url)
-            print(json.dumps(results["paths"]["list"]), flush=True)
-            results["memory_after_mb"] = round(group_rss_mb(process.pid), 1)
-        finally:
-            stop(process)
+    with tempfile.TemporaryDirectory() as tmp, deployed_cloud(Path(tmp), artifact) as deployed:
+        url, outputs, process = deployed
+        s3, bucket = clients(url)("s3"), outputs["data_bucket"]
+        queue_url = alert_queue(url, outputs["alert_topic_arn"])
+        print(f"prefix path: {args.images} images", flush=True)
+        keys = upload(s3, bucket, pngs, args.images, "inputs/scale-prefix/")
+        payload = {"s3_bucket": bucket, "s3_prefix": "inputs/scale-prefix/"}
+        results["paths"]["prefix"] = run_path(url, outputs, payload, keys, queue_url)
+        print(json.dumps(results["paths"]["prefix"]), flush=True)
+        print(f"list path: {args.images} images", flush=True)
+        keys = upload(s3, bucket, pngs, args.images, "inputs/scale-list/")
+        payload = {"images": [{"s3_bucket": bucket, "s3_key": k} for k in keys]}
+        results["paths"]["list"] = run_path(url, outputs, payload, keys, queue_url)
+        print(json.dumps(results["paths"]["list"]), flush=True)
+        results["memory_after_mb"] = round(group_rss_mb(process.pid), 1)
     results["command"] = command
     write_results(results)
     print(f"wrote {RESULTS / 'batch_scale.md'} and {RESULTS / 'batch_scale.json'}")

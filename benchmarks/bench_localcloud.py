@@ -16,6 +16,7 @@ compare ratios, not absolute times.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -162,6 +164,21 @@ def deploy(url: str, work: Path, artifact: Path) -> tuple[dict, float]:
         text=True,
     ).stdout
     return {k: v["value"] for k, v in json.loads(output).items()}, seconds
+
+
+@contextlib.contextmanager
+def deployed_cloud(work: Path, artifact: Path) -> Iterator[tuple[str, dict, subprocess.Popen]]:
+    """A fresh local cloud with the real Terraform configuration (and the model) applied:
+    (url, Terraform outputs, the server process); stopped on the way out."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process, _ = start("localcloud", port, work)
+    try:
+        print("terraform apply", flush=True)
+        outputs, _ = deploy(url, work, artifact)
+        yield url, outputs, process
+    finally:
+        stop(process)
 
 
 def run_execution(sfn, machine: str, payload: dict) -> tuple[float, str, dict]:

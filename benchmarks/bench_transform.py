@@ -45,11 +45,8 @@ from benchmarks.bench_localcloud import (
     ARCHIVE,
     RESULTS,
     clients,
-    deploy,
-    free_port,
+    deployed_cloud,
     group_rss_mb,
-    start,
-    stop,
 )
 from tests.support.trained_model import cifar_pngs, trained_artifact
 from training.artifact import load_inference
@@ -506,33 +503,26 @@ def main(argv: list[str] | None = None) -> int:
     pngs = sorted(cifar.rglob("*.png"))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print("1/5 the model alone", flush=True)
+        print("1/4 the model alone", flush=True)
         results["model"] = model_throughput(artifact, pngs, work)
         print(json.dumps(results["model"]), flush=True)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        process, _ = start("localcloud", port, work)
-        try:
-            print("2/5 terraform apply", flush=True)
-            outputs, _ = deploy(url, work, artifact)
+        with deployed_cloud(work, artifact) as (url, outputs, process):
             s3, bucket = clients(url)("s3"), outputs["data_bucket"]
             queue_url = alert_queue(url, outputs["alert_topic_arn"])
-            print(f"3/5 transform path: {args.images} images", flush=True)
+            print(f"2/4 transform path: {args.images} images", flush=True)
             keys = upload(s3, bucket, pngs, args.images, "inputs/bench-transform/")
             results["paths"]["transform"] = transform_path(url, outputs, keys, process.pid)
             print(json.dumps(results["paths"]["transform"]), flush=True)
-            print(f"4/5 map path: {args.images} images", flush=True)
+            print(f"3/4 map path: {args.images} images", flush=True)
             keys = upload(s3, bucket, pngs, args.images, "inputs/bench-map/")
             results["paths"]["map"] = map_path(url, outputs, keys, queue_url, process.pid)
             print(json.dumps(results["paths"]["map"]), flush=True)
             if args.transform_only:
-                print(f"5/5 transform path alone: {args.transform_only} images", flush=True)
+                print(f"4/4 transform path alone: {args.transform_only} images", flush=True)
                 keys = upload(s3, bucket, pngs, args.transform_only, "inputs/bench-more/")
                 results["paths"]["transform_only"] = transform_path(url, outputs, keys, process.pid)
                 print(json.dumps(results["paths"]["transform_only"]), flush=True)
             results["memory_after_mb"] = round(group_rss_mb(process.pid), 1)
-        finally:
-            stop(process)
     results["command"] = command
     price(results)
     write_results(results)
