@@ -10,7 +10,9 @@ many distinct keys as it takes) go through both batch paths, in one run:
 For each, the results document written by summarize_batch from the ResultWriter files
 is read back and counted against the uploaded keys: missing, duplicated and unknown
 keys, outcomes per status, alerts sent (one BatchItemsNotPassed per batch where any image
-did not pass, nothing per image), and the execution's wall time. Before this change the same
+did not pass, nothing per image), and the execution's wall time. With --inbox N, N uploads
+to inbox/ each start a batch of their own (S3 notification -> start_batch_workflow), and
+their results documents together are counted against the uploads. Before this change the same
 batches failed with States.DataLimitExceeded near 1,000 images and lost every result.
 
 Writes benchmarks/results/batch_scale.md and .json. The machine is shared and noisy.
@@ -108,6 +110,56 @@ def run_path(url: str, outputs: dict, payload: dict, keys: list[str], queue_url:
     return result
 
 
+def inbox_path(url: str, outputs: dict, pngs: list[Path], count: int, queue_url: str) -> dict:
+    """`count` uploads to inbox/: each S3 event starts one batch execution of its own;
+    their results documents together must name every upload exactly once."""
+    client = clients(url)
+    sfn, s3, machine = client("stepfunctions"), client("s3"), outputs["batch_state_machine_arn"]
+    pages = sfn.get_paginator("list_executions")
+
+    def executions() -> list[dict]:
+        return [e for page in pages.paginate(stateMachineArn=machine) for e in page["executions"]]
+
+    drain_alerts(url, queue_url)
+    before = {e["executionArn"] for e in executions()}
+    started = time.perf_counter()
+    keys = upload(s3, outputs["data_bucket"], pngs, count, "inbox/scale/")
+    deadline = started + 1800
+    while True:
+        new = [e for e in executions() if e["executionArn"] not in before]
+        finished = [e for e in new if e["status"] != "RUNNING"]
+        if len(finished) >= count or time.perf_counter() > deadline:
+            break
+        time.sleep(2)
+    seconds = time.perf_counter() - started
+    seen: Counter = Counter()
+    statuses: Counter = Counter()
+    for execution in finished:
+        output = json.loads(
+            sfn.describe_execution(executionArn=execution["executionArn"]).get("output") or "{}"
+        )
+        if "results_uri" in output:
+            bucket, key = output["results_uri"].removeprefix("s3://").split("/", 1)
+            document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            seen.update(r.get("s3_key") for r in document["results"])
+            statuses.update(r["status"] for r in document["results"])
+    time.sleep(2)
+    alerts = drain_alerts(url, queue_url)
+    return {
+        "images": count,
+        "seconds": round(seconds, 1),
+        "execution": dict(Counter(e["status"] for e in new)),
+        "images_per_s": round(count / seconds, 1),
+        "results_in_document": sum(seen.values()),
+        "statuses": dict(statuses),
+        "missing": len(set(keys) - set(seen)),
+        "duplicated": sum(1 for n in seen.values() if n > 1),
+        "unknown": len(set(seen) - set(keys)),
+        "exactly_one_each": seen == Counter(keys),
+        "alerts": dict(Counter(a.get("error_type") for a in alerts)),
+    }
+
+
 def write_results(results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "batch_scale.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -139,6 +191,7 @@ def write_results(results: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--inbox", type=int, default=0, help="uploads to inbox/ (0: skip)")
     args = parser.parse_args(argv)
     if shutil.which("terraform") is None:
         print("bench_batch_scale: terraform is not on PATH", file=sys.stderr)
@@ -164,13 +217,17 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"images": [{"s3_bucket": bucket, "s3_key": k} for k in keys]}
         results["paths"]["list"] = run_path(url, outputs, payload, keys, queue_url)
         print(json.dumps(results["paths"]["list"]), flush=True)
+        if args.inbox:
+            print(f"inbox path: {args.inbox} uploads, one batch each", flush=True)
+            results["paths"]["inbox"] = inbox_path(url, outputs, pngs, args.inbox, queue_url)
+            print(json.dumps(results["paths"]["inbox"]), flush=True)
         results["memory_after_mb"] = round(group_rss_mb(process.pid), 1)
     results["command"] = command
     write_results(results)
     print(f"wrote {RESULTS / 'batch_scale.md'} and {RESULTS / 'batch_scale.json'}")
-    ok = all(
-        r.get("exactly_one_each") and r["alerts"] == {"BatchItemsNotPassed": 1}
-        for r in results["paths"].values()
+    ok = all(r.get("exactly_one_each") for r in results["paths"].values()) and all(
+        results["paths"][name]["alerts"] == {"BatchItemsNotPassed": 1}
+        for name in ("prefix", "list")
     )
     return 0 if ok else 1
 
