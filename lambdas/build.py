@@ -128,7 +128,7 @@ def handler_closure(function_dir: Path, lambdas_dir: Path = LAMBDAS_DIR) -> dict
                 found = find_local(prefix, roots)
                 if found is None:
                     if depth == 1:
-                        check_external(parts[0], handler)
+                        check_external(parts[0], path, handler)
                     break
                 seen.add(prefix)
                 root, file = found
@@ -137,11 +137,13 @@ def handler_closure(function_dir: Path, lambdas_dir: Path = LAMBDAS_DIR) -> dict
     return files
 
 
-def check_external(top: str, handler: Path) -> None:
+def check_external(top: str, importer: Path, handler: Path) -> None:
+    """`importer` (the handler or any helper it reaches) may import only what the runtime has."""
     if top not in sys.stdlib_module_names and top not in RUNTIME_PACKAGES:
+        via = "" if importer == handler else f" (reached from {handler})"
         raise BuildError(
-            f"{handler} imports {top!r}, which is neither the standard library, the Lambda "
-            "runtime's boto3, nor a module in lambdas/"
+            f"{importer}{via} imports {top!r}, which is neither the standard library, the "
+            "Lambda runtime's boto3, nor a module in lambdas/"
         )
 
 

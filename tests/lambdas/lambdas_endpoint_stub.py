@@ -39,8 +39,9 @@ def raw(body: bytes) -> Reply:
     return Reply(200, body, {"Content-Type": "application/json"})
 
 
-def model_error(original_status: int, message: str = "the model failed") -> Reply:
-    """What the runtime returns when the container answers with an error status."""
+def model_error(original_status: int | None, message: str = "the model failed") -> Reply:
+    """What the runtime returns when the container answers with an error status
+    (`original_status=None`: a ModelError without OriginalStatusCode, which the API allows)."""
     body = {
         "ErrorCode": "CLIENT_ERROR_FROM_MODEL",
         "Message": f"Received server error ({original_status}) from model: {message}",
@@ -48,6 +49,8 @@ def model_error(original_status: int, message: str = "the model failed") -> Repl
         "OriginalMessage": message,
         "LogStreamArn": "arn:aws:logs:us-east-1:000000000000:log-group:/aws/sagemaker/Endpoints/x",
     }
+    if original_status is None:
+        del body["OriginalStatusCode"]
     return _error(424, "ModelError", body)
 
 

@@ -81,12 +81,21 @@ def test_class_count_comes_from_class_names(load_handler, aws, stub, context, pn
     [
         model_error(500),
         model_error(503, "worker died"),
+        model_error(None, "no status from the model"),
         service_error("ServiceUnavailable", 503),
         service_error("ThrottlingException", 400),
         service_error("ModelNotReadyException", 429),
         service_error("InternalFailure", 500),
     ],
-    ids=["model-500", "model-503", "unavailable", "throttled", "not-ready", "internal"],
+    ids=[
+        "model-500",
+        "model-503",
+        "model-no-status",
+        "unavailable",
+        "throttled",
+        "not-ready",
+        "internal",
+    ],
 )
 def test_transient_endpoint_failures_raise_endpoint_unavailable(
     load_handler, aws, stub, context, png, reply

@@ -135,6 +135,20 @@ def test_handler_importing_a_package_the_runtime_lacks_fails_the_build(tmp_path)
     assert not (tmp_path / "out" / "fn.zip").exists()
 
 
+def test_helper_importing_a_package_the_runtime_lacks_fails_the_build(tmp_path) -> None:
+    files = {
+        "fn/handler.py": "import json\nfrom common import fetch\n",
+        "common/__init__.py": "",
+        "common/fetch.py": "import os\nimport requests\n",
+    }
+    functions_json = write_tree(tmp_path, files, ["fn"])
+
+    with pytest.raises(build.BuildError, match="'requests'") as error:
+        build.build(tmp_path / "out", functions_json=functions_json)
+    assert str(error.value).startswith(f"{tmp_path / 'common' / 'fetch.py'} (reached from ")
+    assert not (tmp_path / "out" / "fn.zip").exists()
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [

@@ -69,6 +69,20 @@ def test_darker_inputs_are_flagged_as_drift(held_out_images, manifest_path, tmp_
     assert "mean shifted by" in ran.stdout
 
 
+def test_brighter_inputs_are_flagged_as_drift(held_out_images, manifest_path, tmp_path):
+    """Drift is a shift either way: a brighter camera is as much drift as a darker one."""
+    brighter = np.clip(held_out_images.astype(np.int16) + 60, 0, 255).astype(np.uint8)
+
+    s = _report(brighter, manifest_path, tmp_path).summary()
+
+    assert s["drift"]["shift_std"]["brightness"] > 0.25
+    assert s["drift"]["max_abs_shift"] == pytest.approx(
+        max(abs(v) for v in s["drift"]["shift_std"].values()), abs=1e-5
+    )
+    assert s["drift"]["status"] == "drift"
+    assert "input_drift" in [f["name"] for f in s["flags"]]
+
+
 def test_too_few_images_are_not_judged(held_out_images, manifest_path, tmp_path):
     darker = (held_out_images[:10] * 0.6).astype(np.uint8)
     s = _report(darker, manifest_path, tmp_path).summary()

@@ -43,6 +43,16 @@ def test_threshold_flag_changes_what_counts_as_low(report_args):
     assert ran.summary()["confidence"]["below_threshold"] == 30 + 80
 
 
+def test_confidence_exactly_at_the_threshold_is_not_low(report_args, requests):
+    """As the filter Lambda decides (CONTRACTS.md: below the threshold fails, at it passes):
+    with the threshold at 0.97, the 0.97 requests pass and only the unsure 30 are low."""
+    ran = run_cli([*report_args, "--threshold", "0.97"])
+
+    at_threshold = sum(max(r.probabilities) == 0.97 for r in requests)
+    assert at_threshold == 80
+    assert ran.summary()["confidence"]["below_threshold"] == 30
+
+
 def test_window_keeps_only_requests_inside_it(report_args, requests):
     since, until = START + timedelta(hours=1), START + timedelta(hours=2)
     ran = run_cli([*report_args, "--since", since.isoformat(), "--until", until.isoformat()])
