@@ -38,7 +38,7 @@ TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.j
 # Reads one Terraform output for TARGET (empty when there is no state yet).
 tf_output = $(shell $(PY) -m deployment.outputs $(1) --target $(TARGET) 2>/dev/null)
 
-.PHONY: help setup browser test lint checkov fmt etl package train classify monitor apply destroy plan \
+.PHONY: help setup browser test lint checkov fmt etl eda package train classify monitor apply destroy plan \
         tf-config asl-validator local-up local-down local-status demo benchmark clean
 
 help: ## List every target with one line each
@@ -101,6 +101,9 @@ fmt: setup ## Format Python (ruff) and Terraform (terraform fmt)
 etl: setup ## CIFAR-100 -> PNGs + .lst + manifest.json in data/cifar, uploaded to the data bucket (BUCKET= or terraform output)
 	@bucket="$(or $(BUCKET),$(call tf_output,data_bucket))"; set -x; \
 	$(PY) -m etl --source "$(SOURCE)" --out $(DATA_DIR) --labels $(LABELS) --target $(TARGET) $${bucket:+--upload s3://$$bucket/cifar}
+
+eda: setup ## One HTML page on the ETL output in DATA_DIR: samples, counts, pixel statistics, train/test near-duplicates
+	$(PY) -m etl.eda --data $(DATA_DIR) --out reports/eda.html $(EDA_ARGS)
 
 package: setup ## Build the Lambda zips in build/lambdas (reproducible byte for byte)
 	$(PY) lambdas/build.py --out build/lambdas
