@@ -68,12 +68,17 @@ $(ASL_STAMP): scripts/asl/package.json scripts/asl/package-lock.json
 
 asl-validator: $(ASL_STAMP) ## Install the pinned asl-validator in scripts/asl (npm ci; quick when nothing changed)
 
+# Under CI=true (any value but empty/0/false/no) a Chromium that cannot be installed stops
+# here: the screenshot test would fail anyway (tests/support/ci_policy.py).
 browser: ## Install headless Chromium (Debian package) for the report's screenshot test, if missing
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@case "$${CI,,}" in ""|0|false|no) ci=;; *) ci=1;; esac; \
+	if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing chromium (Debian) for the screenshot test..."; \
-	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-	    || echo "chromium could not be installed: the screenshot test will skip and say so"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || { \
+	    if [ -n "$$ci" ]; then echo "CI=true: chromium could not be installed (apt-get failed)" >&2; exit 1; fi; \
+	    echo "chromium could not be installed: the screenshot test will skip and say so"; }; \
+	elif [ -n "$$ci" ]; then echo "CI=true: chromium is missing and this is not root (apt-get install chromium)" >&2; exit 1; \
 	else echo "chromium missing and not root: the screenshot test will skip (sudo apt-get install chromium)"; fi
 
 # pytest-terraform refuses to load without a terraform binary; without one, the suites

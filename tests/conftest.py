@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Under CI=true a skip is a failure (tests/support/ci_policy.py).
+from tests.support.ci_policy import pytest_make_collect_report, pytest_runtest_makereport
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = Path(
     os.environ.get(
@@ -30,3 +33,6 @@ def shared_archive() -> Path:
             "set SCONES_SHARED_ARCHIVE to its path"
         )
     return SHARED_ARCHIVE
+
+
+__all__ = ["pytest_make_collect_report", "pytest_runtest_makereport"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,8 +16,11 @@ from pathlib import Path
 import pytest
 
 from etl.errors import ChecksumMismatchError, DownloadError, SourceNotFoundError
-from etl.source import KNOWN_MD5, OFFICIAL_MD5, OFFICIAL_URL, cache_name, fetch, resolve_source
+from etl.source import OFFICIAL_URL, cache_name, fetch, resolve_source
 from tests.etl.etl_helpers import Generated, assert_one_line_error
+from tests.support.network import free_port
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -188,9 +194,30 @@ def test_unreachable_server_is_reported(tmp_path: Path) -> None:
         fetch("http://127.0.0.1:9/cifar.tar.gz", tmp_path / "cache", progress=False, timeout=5)
 
 
-def test_official_url_is_checked_against_the_published_md5() -> None:
-    assert KNOWN_MD5[OFFICIAL_URL] == OFFICIAL_MD5 == "eb9058c3a382ffc7106e4002c42a8d85"
-    assert cache_name(OFFICIAL_URL) == "cifar-100-python.tar.gz"
+def test_cached_official_archive_without_the_published_md5_is_not_used(tmp_path: Path):
+    """The official URL's download is checked against its published MD5: a cached copy
+    that does not match is dropped and fetched again (here through a proxy that refuses,
+    so nothing leaves this machine); the same bytes cached for another URL are used."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    stale = cache / "cifar-100-python.tar.gz"
+    stale.write_bytes(b"not the official archive")
+    other_url = "https://example.org/cifar-100-python.tar.gz"
+    (cache / cache_name(other_url)).write_bytes(b"not the official archive")
+    refused = f"http://127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy")}
+    env |= {"https_proxy": refused, "HTTPS_PROXY": refused}
+
+    ran = subprocess.run(
+        [sys.executable, "-m", "etl", "--quiet", "--source", OFFICIAL_URL,
+         "--cache-dir", str(cache), "--out", str(tmp_path / "out")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert ran.returncode != 0
+    assert "cannot download" in ran.stderr, ran.stderr
+    assert not stale.exists()
+    assert resolve_source(other_url, cache, progress=False) == cache / cache_name(other_url)
 
 
 def test_missing_local_source_is_reported(tmp_path: Path) -> None:

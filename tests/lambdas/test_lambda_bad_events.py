@@ -335,10 +335,6 @@ def test_bad_event_raises_its_named_error(load_handler, aws, stub, context, png,
     assert str(raised.value), "the message must say what is wrong"
 
 
-def test_there_are_at_least_twenty_bad_events() -> None:
-    assert len(CASES) >= 20
-
-
 def test_bad_events_do_not_alert(load_handler, aws, stub, context, png) -> None:
     """The state machines' Catch alerts on named errors; the handler must not alert too.
 
