@@ -5,8 +5,13 @@
 IMAGE is a local PNG/JPEG file (uploaded to s3://<data bucket>/inputs/<run id>/) or an
 s3://bucket/key URI. One image goes through the single-image state machine (a low
 confidence fails it loudly, with ThresholdNotMetError); several go through the batch
-state machine in one execution. Exit status: 0 when every image passed, 1 when any did
-not, 2 when the request itself is wrong (missing file, no deployment).
+state machine in one execution. Prints one row per image (name, label, confidence,
+outcome) in at most 100 columns.
+
+Exit status: 0 when every image got its outcome (passed, low confidence, or an error
+named by the image itself: not found, not an image); 1 when the workflow itself failed
+(any other execution error, a batch execution that did not succeed, a timeout); 2 when
+the request is wrong (missing file, malformed URI, no deployment, no local cloud).
 
 `--mode transform` takes the offline path instead: serialize_batch writes the images as
 Batch Transform input (a folder gives its images; s3://bucket/prefix/ every object under
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import uuid
@@ -34,8 +40,26 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 POLL_S = 0.5
 
 
+# Errors that name the image itself: the image got its outcome, the workflow worked.
+IMAGE_OUTCOME_ERRORS = frozenset(
+    {"ThresholdNotMetError", "ImageNotFoundError", "UnsupportedImageError", "InvalidEventError"}
+)
+OUTCOMES = {"passed": "passed", "low_confidence": "low confidence"}
+TABLE_WIDTH = 100
+IMAGE_WIDTH = 36
+# filter_low_confidence's ThresholdNotMetError message (lambdas/filter_low_confidence).
+_THRESHOLD_MESSAGE = re.compile(r"label (\S+) with confidence ([0-9.]+) is below the threshold")
+
+
+_S3_URI = re.compile(r"s3://[^\s'\"]*/([^\s/'\"]+)")
+
+
 class UsageError(Exception):
     """The command line names something that cannot be classified."""
+
+
+class WorkflowError(Exception):
+    """The workflow itself failed (not an image's outcome): exit 1."""
 
 
 @dataclass
@@ -45,6 +69,23 @@ class Row:
     label: str = ""
     confidence: float | None = None
     detail: str = ""
+    error: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status == "low_confidence" or self.error == "ThresholdNotMetError":
+            self.status = "low_confidence"
+            match = _THRESHOLD_MESSAGE.search(self.detail)
+            if match and not self.label:
+                self.label, self.confidence = match[1], float(match[2])
+
+    @property
+    def outcome(self) -> str:
+        return OUTCOMES.get(self.status) or self.error or self.status
+
+    @property
+    def workflow_failed(self) -> bool:
+        """True when this image has no outcome of its own: the workflow failed for it."""
+        return self.status not in OUTCOMES and self.error not in IMAGE_OUTCOME_ERRORS
 
 
 def parse_images(values: list[str]) -> list[S3Uri | Path]:
@@ -102,7 +143,7 @@ def run_execution(target: Target, machine_arn: str, payload: dict, timeout_s: fl
                 return execution
             bar.update()
             time.sleep(POLL_S)
-    raise TargetError(f"execution {arn} still running after {timeout_s:.0f} s")
+    raise WorkflowError(f"execution {arn} still running after {timeout_s:.0f} s")
 
 
 def _error_message(cause: str) -> str:
@@ -118,12 +159,13 @@ def single_row(item: dict, execution: dict) -> Row:
         result = json.loads(execution["output"])
         return Row(name, "passed", result.get("label", ""), result.get("confidence"))
     error = execution.get("error", execution["status"])
-    return Row(name, error, detail=_error_message(execution.get("cause", ""))[:160])
+    detail = _error_message(execution.get("cause", ""))[:160]
+    return Row(name, "error", detail=detail, error=error)
 
 
 def batch_rows(target: Target, execution: dict) -> tuple[list[Row], dict]:
     if execution["status"] != "SUCCEEDED":
-        raise TargetError(
+        raise WorkflowError(
             f"the batch execution {execution['status']}: {execution.get('error', '')} "
             f"{_error_message(execution.get('cause', ''))[:200]}"
         )
@@ -139,9 +181,8 @@ def batch_rows(target: Target, execution: dict) -> tuple[list[Row], dict]:
                 item["status"],
                 item.get("label", ""),
                 item.get("confidence"),
-                (error.get("Error", "") + " " + _error_message(error.get("Cause", ""))).strip()[
-                    :160
-                ],
+                _error_message(error.get("Cause", ""))[:160],
+                error.get("Error", ""),
             )
         )
     return rows, summary
@@ -163,7 +204,9 @@ def transform(target: Target, outputs: dict, images: list[S3Uri | Path], timeout
     )
     batch = json.loads(response["Payload"].read())
     if "FunctionError" in response:
-        raise TargetError(f"serialize_batch: {batch.get('errorType')}: {batch.get('errorMessage')}")
+        raise WorkflowError(
+            f"serialize_batch: {batch.get('errorType')}: {batch.get('errorMessage')}"
+        )
     results = S3Uri.parse(batch["results_uri"], object_key=True)
     s3 = target.client("s3")
     deadline = time.monotonic() + timeout_s
@@ -174,7 +217,7 @@ def transform(target: Target, outputs: dict, images: list[S3Uri | Path], timeout
         except s3.exceptions.NoSuchKey:
             time.sleep(POLL_S)
     else:
-        raise TargetError(f"no results at {batch['results_uri']} after {timeout_s:.0f} s")
+        raise WorkflowError(f"no results at {batch['results_uri']} after {timeout_s:.0f} s")
     document = json.loads(body)
     rows = []
     for item in document["results"]:
@@ -184,26 +227,73 @@ def transform(target: Target, outputs: dict, images: list[S3Uri | Path], timeout
             if item.get("s3_key")
             else item.get("input", "?")
         )
-        detail = (error.get("Error", "") + " " + error.get("Cause", "")).strip()[:160]
         rows.append(
-            Row(name, item["status"], item.get("label", ""), item.get("confidence"), detail)
+            Row(
+                name,
+                item["status"],
+                item.get("label", ""),
+                item.get("confidence"),
+                str(error.get("Cause", ""))[:160],
+                error.get("Error", ""),
+            )
         )
     counts = {k: document[k] for k in ("total", "passed", "low_confidence", "error")}
-    return rows, f"results {batch['results_uri']} (batch {document['status']}, {counts})"
+    return rows, f"results: {batch['results_uri']} (batch {document['status']}, {counts})"
 
 
-def print_table(rows: list[Row]) -> None:
-    width = max(len("image"), *(len(r.image) for r in rows))
-    print(f"{'image':<{width}}  {'status':<22}  {'label':<11}  {'confidence':>10}  detail")
+def image_name(uri: str) -> str:
+    """The image's file name (its key's last part), shortened from the left to fit."""
+    name = uri.rstrip("/").rsplit("/", 1)[-1] or uri
+    return name if len(name) <= IMAGE_WIDTH else "..." + name[-(IMAGE_WIDTH - 3) :]
+
+
+def format_table(rows: list[Row]) -> list[str]:
+    """One line per image: name, label, confidence, outcome, and a short note (<= 100 cols)."""
+    width = max(len("image"), *(len(image_name(r.image)) for r in rows))
+    lines = [f"{'image':<{width}}  {'label':<10}  {'confidence':>10}  outcome"]
     for r in rows:
         confidence = f"{r.confidence:.4f}" if r.confidence is not None else "-"
-        label = r.label or "-"
-        print(f"{r.image:<{width}}  {r.status:<22}  {label:<11}  {confidence:>10}  {r.detail}")
+        line = f"{image_name(r.image):<{width}}  {r.label or '-':<10.10}  {confidence:>10}  "
+        line += r.outcome
+        if r.status not in OUTCOMES and r.detail:
+            line += f" ({_S3_URI.sub(lambda m: m[1], r.detail)})"  # names, not URIs
+        lines.append(line if len(line) <= TABLE_WIDTH else line[: TABLE_WIDTH - 3] + "...")
+    return lines
+
+
+def summary_line(rows: list[Row]) -> str:
+    passed = sum(r.status == "passed" for r in rows)
+    low = sum(r.status == "low_confidence" for r in rows)
+    failed = sum(r.workflow_failed for r in rows)
+    other = len(rows) - passed - low - failed
+    parts = [f"{passed} passed", f"{low} low confidence"]
+    if other:
+        parts.append(f"{other} not classifiable")
+    if failed:
+        parts.append(f"{failed} failed in the workflow")
+    noun = "image" if len(rows) == 1 else "images"
+    return f"{len(rows)} {noun}: " + ", ".join(parts)
+
+
+def report(rows: list[Row], where: str) -> int:
+    """Prints the table, the counts and where the details are; returns the exit status."""
+    print("\n".join(format_table(rows)))
+    print(f"\n{summary_line(rows)}")
+    print(where)
+    return 1 if any(r.workflow_failed for r in rows) else 0
 
 
 def classify(
     target: Target, images: list[S3Uri | Path], timeout_s: float, mode: str = "workflow"
 ) -> int:
+    """Runs the workflow on the images, prints the table; returns the exit status."""
+    return report(*run_workflow(target, images, timeout_s, mode))
+
+
+def run_workflow(
+    target: Target, images: list[S3Uri | Path], timeout_s: float, mode: str = "workflow"
+) -> tuple[list[Row], str]:
+    """The rows, one per image, and where the details are (execution, results document)."""
     target.check_reachable()
     outputs = target.require_outputs(*REQUIRED_OUTPUTS)
     if not outputs.get("endpoint_name"):
@@ -212,11 +302,7 @@ def classify(
             f"{target.name}` and `make apply TARGET={target.name}` first"
         )
     if mode == "transform":
-        rows, where = transform(target, outputs, images, timeout_s)
-        print_table(rows)
-        passed = sum(r.status == "passed" for r in rows)
-        print(f"\n{passed}/{len(rows)} passed; {where}")
-        return 0 if passed == len(rows) else 1
+        return transform(target, outputs, images, timeout_s)
     if any(isinstance(i, S3Uri) and i.key.endswith("/") for i in images):
         raise UsageError("an s3://bucket/prefix/ needs --mode transform")
     items = to_s3_items(target, outputs["data_bucket"], images)
@@ -224,16 +310,13 @@ def classify(
         machine = outputs["single_image_state_machine_arn"]
         execution = run_execution(target, machine, items[0], timeout_s)
         rows = [single_row(items[0], execution)]
-        where = f"execution {execution['executionArn']}"
+        where = f"execution: {execution['executionArn']}"
     else:
         machine = outputs["batch_state_machine_arn"]
         execution = run_execution(target, machine, {"images": items}, timeout_s)
         rows, summary = batch_rows(target, execution)
-        where = f"results {summary['results_uri']} (execution {execution['executionArn']})"
-    print_table(rows)
-    passed = sum(r.status == "passed" for r in rows)
-    print(f"\n{passed}/{len(rows)} passed; {where}")
-    return 0 if passed == len(rows) else 1
+        where = f"results: {summary['results_uri']}\nexecution: {execution['executionArn']}"
+    return rows, where
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         images = parse_images(args.images)
         return classify(Target(args.target, args.port), images, args.timeout, args.mode)
+    except WorkflowError as exc:
+        print(f"classify: the workflow failed: {exc}", file=sys.stderr)
+        return 1
     except (UsageError, TargetError) as exc:
         print(f"classify: {exc}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ from deployment.outputs import CLI_CONFIG, WORKSPACES
 from deployment.s3uri import S3Uri
 from deployment.target import DEFAULT_LOCAL_PORT, Target, TargetError, local_environment, local_url
 from localcloud import cli, paths
-from workflow.classify import REQUIRED_OUTPUTS
+from workflow.classify import REQUIRED_OUTPUTS, Row, report, run_workflow
 from workflow.scoring import score_images
 
 REPO = paths.REPO_ROOT
@@ -120,10 +120,13 @@ def pick_images(model_dir: Path, threshold: float) -> tuple[Path, Path, list[Pat
     return scored[-1].path, unsure[0], pngs[:: max(1, len(pngs) // BATCH_SIZE)][:BATCH_SIZE]
 
 
-def classify(paths_: list[Path], port: int) -> int:
-    from workflow.classify import main as classify_main
-
-    return classify_main(["--target", "local", "--port", str(port), *map(str, paths_)])
+def classify(paths_: list[Path], port: int) -> list[Row]:
+    """`make classify` on the images: prints its table; the rows, or a DemoError when the
+    workflow itself failed."""
+    rows, where = run_workflow(Target("local", port), list(paths_), timeout_s=900)
+    if report(rows, where) != 0:
+        raise DemoError("the workflow failed for an image; see its row above")
+    return rows
 
 
 def inbox_batch(target: Target, outputs: dict, images: list[Path]) -> None:
@@ -202,8 +205,8 @@ def demo(port: int, source: str, epochs: int | None) -> int:
     step(6, "classify a confident test image")
     classify([confident], port)
     step(7, "classify a low-confidence image: the workflow fails loudly")
-    if classify([unsure], port) == 0:
-        raise DemoError(f"{unsure} was expected to fail the threshold")
+    if classify([unsure], port)[0].status != "low_confidence":
+        raise DemoError(f"{unsure} was expected to fall below the threshold")
     step(8, "batch: uploads to inbox/ start the batch workflow")
     inbox_batch(target, outputs, batch)
     step(9, "monitoring report from the endpoint's data capture")
