@@ -177,9 +177,9 @@ def _deployed(port: int) -> list[str]:
 
 def status(port: int) -> int:
     running = health(port)
-    if not running:
-        print(f"local cloud is not running on port {port} (start it with `make local-up`)")
-        return 1
+    if not running:  # an answer to the question, not a failure: exit 0
+        print(f"the local cloud is not running on port {port} (make local-up)")
+        return 0
     print(
         f"local cloud running on {url(port)}: pid {running['pid']}, "
         f"up {running['uptime_s']:.0f} s, peak memory {running['max_rss_mb']:.0f} MB"
