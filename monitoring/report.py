@@ -174,12 +174,16 @@ def print_summary(result: ReportResult, stream=None) -> None:
             "  classes: "
             + ", ".join(f"{c['name']} {c['count']:,} ({c['share']:.1%})" for c in s["classes"])
         )
+    # One drift line: the shift when measured, with the note (why it is not judged) in it.
     if "max_abs_shift" in drift:
+        verdict = drift["status"].replace("_", " ")
+        if drift.get("note"):
+            verdict += ": " + drift["note"].removeprefix(f"{drift['images']} images: ")
         lines.append(
             f"  drift: max shift {drift['max_abs_shift']:.2f} training std over "
-            f"{drift['images']:,} images ({drift['status'].replace('_', ' ')})"
+            f"{drift['images']:,} images ({verdict})"
         )
-    if drift.get("note"):
+    elif drift.get("note"):
         lines.append(f"  drift: {drift['note']}")
     problems = [f"{q[k]:,} {label}" for k, label in QUALITY_LABELS.items() if q[k]]
     if problems:

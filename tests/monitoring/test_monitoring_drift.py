@@ -85,9 +85,14 @@ def test_brighter_inputs_are_flagged_as_drift(held_out_images, manifest_path, tm
 
 def test_too_few_images_are_not_judged(held_out_images, manifest_path, tmp_path):
     darker = (held_out_images[:10] * 0.6).astype(np.uint8)
-    s = _report(darker, manifest_path, tmp_path).summary()
+    ran = _report(darker, manifest_path, tmp_path)
+    s = ran.summary()
     assert s["drift"]["status"] == "too_few_images"
     assert "input_drift" not in [f["name"] for f in s["flags"]]
+    # The printed summary says it once: the shift, and why it is not judged.
+    [line] = [line for line in ran.stdout.splitlines() if "drift" in line]
+    assert line.strip().startswith("drift: max shift")
+    assert line.endswith("over 10 images (too few images: at least 50 are needed to judge drift)")
 
 
 def test_report_without_a_reference_still_measures_the_inputs(report_args):
