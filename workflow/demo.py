@@ -3,22 +3,28 @@
     python -m workflow.demo [--port 4566] [--source ARCHIVE] [--epochs N]
 
 1. start the local cloud (if it is not running)      6. classify a confident test image
-2. terraform apply (workspace `local`)               7. ... and a low-confidence one, which fails
-3. ETL of CIFAR-100 into the data bucket             8. a batch, started by uploads to inbox/
-4. train a quick model, upload it                    9. the monitoring report from data capture
-5. terraform apply again: the endpoint              10. where everything is
+2. terraform apply (workspace `local`)               7. ... and a low-confidence one (alerts)
+3. ETL of CIFAR-100 into the data bucket             8. a batch in one execution
+4. train a quick model, upload it                    9. a batch started by uploads to inbox/
+5. terraform apply again: the endpoint              10. the monitoring report from data capture
+
+It ends with the run's result (test accuracy, outcomes per path, latency per image,
+alerts sent, time per step) and where everything is.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployment.outputs import CLI_CONFIG, WORKSPACES
@@ -36,12 +42,76 @@ REPORT_DIR = REPO / "reports" / "monitoring"
 BATCH_SIZE = 8
 
 
+EXPECTED_DURATION = "about 6-8 minutes on 2 CPU cores (training is ~100 s of it)"
+
+
 class DemoError(Exception):
     """A step failed; the message names it and what to look at."""
 
 
-def step(number: int, title: str) -> None:
-    print(f"\n== {number}. {title}", flush=True)
+@dataclass
+class DemoResult:
+    """What the run measured, for its final block."""
+
+    test_accuracy: float | None = None  # the trained model's, on the test split
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # path -> outcome -> n
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # path -> s per image
+    alerts: list[str] = field(default_factory=list)  # subjects
+    step_seconds: dict[str, float] = field(default_factory=dict)  # title -> s
+    total_seconds: float = 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0-100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def format_result(result: DemoResult) -> list[str]:
+    """The run's result, one fact a line (the block `make demo` ends with)."""
+    lines = []
+    accuracy = result.test_accuracy
+    lines.append(
+        f"  test accuracy   {accuracy:.1%} (the trained model on the test split)"
+        if accuracy is not None
+        else "  test accuracy   - (training recorded none)"
+    )
+    for path, counts in result.counts.items():
+        total = sum(counts.values())
+        parts = ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in counts.items())
+        lines.append(f"  {path + ' path':<15} {total} image{'s' if total != 1 else ''}: {parts}")
+    for path, values in result.latencies.items():
+        if values:
+            lines.append(
+                f"  {'latency ' + path:<15} {percentile(values, 50):.2f} s p50, "
+                f"{percentile(values, 95):.2f} s p95 per image ({len(values)} measured)"
+            )
+    subjects = Counter(result.alerts)
+    listed = "; ".join(f"{n} x {s}" if n > 1 else s for s, n in subjects.items())
+    lines.append(f"  alerts sent     {len(result.alerts)}" + (f": {listed}" if listed else ""))
+    for title, seconds in result.step_seconds.items():
+        lines.append(f"  {seconds:>6.1f} s  {title}")
+    minutes, seconds = divmod(round(result.total_seconds), 60)
+    lines.append(f"  {result.total_seconds:>6.1f} s  total ({minutes} min {seconds:02d} s)")
+    return lines
+
+
+class Steps:
+    """Numbered step headings that time themselves."""
+
+    def __init__(self, result: DemoResult) -> None:
+        self.result, self.number, self.title, self.started = result, 0, "", 0.0
+
+    def __call__(self, title: str) -> None:
+        self.done()
+        self.number += 1
+        self.title, self.started = f"{self.number}. {title}", time.monotonic()
+        print(f"\n== {self.title}", flush=True)
+
+    def done(self) -> None:
+        if self.title:
+            self.result.step_seconds[self.title] = time.monotonic() - self.started
+            self.title = ""
 
 
 def environment(port: int) -> dict[str, str]:
@@ -120,20 +190,57 @@ def pick_images(model_dir: Path, threshold: float) -> tuple[Path, Path, list[Pat
     return scored[-1].path, unsure[0], pngs[:: max(1, len(pngs) // BATCH_SIZE)][:BATCH_SIZE]
 
 
-def classify(paths_: list[Path], port: int) -> list[Row]:
-    """`make classify` on the images: prints its table; the rows, or a DemoError when the
-    workflow itself failed."""
+def classify(paths_: list[Path], port: int, result: DemoResult, path: str) -> list[Row]:
+    """`make classify` on the images: prints its table, records the outcomes and the time
+    per image; a DemoError when the workflow itself failed."""
+    started = time.monotonic()
     rows, where = run_workflow(Target("local", port), list(paths_), timeout_s=900)
+    elapsed = time.monotonic() - started
     if report(rows, where) != 0:
         raise DemoError("the workflow failed for an image; see its row above")
+    counts = result.counts.setdefault(path, {})
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    per_image = [elapsed] if len(rows) == 1 else [elapsed / len(rows)] * len(rows)
+    result.latencies.setdefault(path, []).extend(per_image)
     return rows
 
 
-def inbox_batch(target: Target, outputs: dict, images: list[Path]) -> None:
+def subscribe_alerts(target: Target, topic_arn: str) -> str:
+    """An SQS queue subscribed to the alert topic; its URL (read at the end)."""
+    sqs = target.client("sqs")
+    url = sqs.create_queue(QueueName=f"demo-alerts-{time.strftime('%H%M%S')}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    target.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def alert_subjects(target: Target, queue_url: str, settle_s: float = 3.0) -> list[str]:
+    """The subjects of every alert the queue received (waits `settle_s` for late ones)."""
+    sqs, subjects = target.client("sqs"), []
+    deadline = time.monotonic() + settle_s
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        for message in messages:
+            body = json.loads(message["Body"])
+            subjects.append(body.get("Subject") or body.get("Message", "")[:60])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if not messages and time.monotonic() > deadline:
+            return subjects
+        if not messages:
+            time.sleep(0.5)
+
+
+def inbox_batch(target: Target, outputs: dict, images: list[Path], result: DemoResult) -> None:
     sfn, s3 = target.client("stepfunctions"), target.client("s3")
     machine = outputs["batch_state_machine_arn"]
     before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
     prefix = f"inbox/demo-{time.strftime('%H%M%S')}"
+    started = time.monotonic()
     for image in images:
         s3.upload_file(str(image), outputs["data_bucket"], f"{prefix}/{image.name}")
     print(f"uploaded {len(images)} images to s3://{outputs['data_bucket']}/{prefix}/")
@@ -147,27 +254,47 @@ def inbox_batch(target: Target, outputs: dict, images: list[Path]) -> None:
         if runs and all(e["status"] != "RUNNING" for e in runs):
             break
         time.sleep(1)
+    elapsed = time.monotonic() - started
     totals: dict[str, int] = {}
     for execution in runs:
         described = sfn.describe_execution(executionArn=execution["executionArn"])
         summary = json.loads(described.get("output") or "{}")
-        for key in ("total", "passed", "low_confidence", "error"):
+        for key in ("passed", "low_confidence", "error"):
             totals[key] = totals.get(key, 0) + int(summary.get(key, 0))
         print(f"  {execution['name']}: {described['status']} {summary.get('results_uri', '')}")
     print(f"inbox uploads started {len(runs)} batch execution(s): {totals}")
+    result.counts["inbox"] = totals
+    done = sum(totals.values())
+    if done:
+        result.latencies["inbox"] = [elapsed / done] * done
+
+
+def recorded_test_accuracy(model_dir: Path) -> float | None:
+    """The trained model's test accuracy, from the metrics.json in its artifact."""
+    try:
+        value = json.loads((model_dir / "metrics.json").read_text()).get("test_accuracy")
+    except (OSError, ValueError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def demo(port: int, source: str, epochs: int | None) -> int:
+    started = time.monotonic()
+    result = DemoResult()
+    step = Steps(result)
+    print(f"make demo: the whole mission on the local cloud; {EXPECTED_DURATION}")
     env = environment(port)
     target = Target("local", port)
-    step(1, "local cloud")
+    step("local cloud")
     ensure_cloud(port)
-    step(2, "terraform apply (no model yet, unless one is recorded for this cloud)")
+    step("terraform apply (no model yet, unless one is recorded for this cloud)")
     run([sys.executable, "lambdas/build.py", "--out", "build/lambdas"], env, "packaging", True)
     terraform_init(env)
     terraform_apply(port, env, with_model=cli.LOCAL_MODEL_VARS.is_file())
     outputs = target.require_outputs(*REQUIRED_OUTPUTS)
-    step(3, f"ETL of {source}")
+    alert_queue = subscribe_alerts(target, outputs["alert_topic_arn"])
+    print("alerts: an SQS queue is subscribed to the alert topic; they are counted at the end")
+    step(f"ETL of {source}")
     run(
         [
             sys.executable,
@@ -187,29 +314,32 @@ def demo(port: int, source: str, epochs: int | None) -> int:
         env,
         "ETL",
     )
-    step(4, "train the model" + (f" ({epochs} epochs)" if epochs else " (the recipe's defaults)"))
+    step("train the model" + (f" ({epochs} epochs)" if epochs else " (the recipe's defaults)"))
     epochs_flag = ["--epochs", str(epochs)] if epochs else []
     run(
         [sys.executable, "-m", "training", "local", "--target", "local", *epochs_flag],
         env,
         "training",
     )
-    step(5, "terraform apply with the model: the endpoint")
+    step("terraform apply with the model: the endpoint")
     terraform_apply(port, env, with_model=True)
     outputs = target.require_outputs(*REQUIRED_OUTPUTS, refresh=True)
     with tempfile.TemporaryDirectory() as work:
+        model_dir = model_artifact(target, Path(work))
+        result.test_accuracy = recorded_test_accuracy(model_dir)
         confident, unsure, batch = pick_images(
-            model_artifact(target, Path(work)),
-            float(outputs.get("confidence_threshold", 0.93)),
+            model_dir, float(outputs.get("confidence_threshold", 0.93))
         )
-    step(6, "classify a confident test image")
-    classify([confident], port)
-    step(7, "classify a low-confidence image: the workflow fails loudly")
-    if classify([unsure], port)[0].status != "low_confidence":
+    step("classify a confident test image")
+    classify([confident], port, result, "single")
+    step("classify a low-confidence image: the execution fails loudly and alerts")
+    if classify([unsure], port, result, "single")[0].status != "low_confidence":
         raise DemoError(f"{unsure} was expected to fall below the threshold")
-    step(8, "batch: uploads to inbox/ start the batch workflow")
-    inbox_batch(target, outputs, batch)
-    step(9, "monitoring report from the endpoint's data capture")
+    step(f"batch: {len(batch)} test images in one execution (Distributed Map)")
+    classify(batch, port, result, "batch")
+    step("inbox: uploads to inbox/ start the batch workflow")
+    inbox_batch(target, outputs, batch, result)
+    step("monitoring report from the endpoint's data capture")
     run(
         [
             sys.executable,
@@ -224,7 +354,12 @@ def demo(port: int, source: str, epochs: int | None) -> int:
         env,
         "the monitoring report",
     )
-    step(10, "where everything is")
+    step.done()
+    result.alerts = alert_subjects(target, alert_queue)
+    result.total_seconds = time.monotonic() - started
+    print("\n== result")
+    print("\n".join(format_result(result)))
+    print("\n== where everything is")
     print(f"  local cloud     {local_url(port)} (state in memory; `make local-down` ends it)")
     print(f"  data            s3://{outputs['data_bucket']}/cifar, local copy {DATA_DIR}")
     print(f"  model           {outputs.get('model_artifacts_s3_uri')}")
