@@ -74,7 +74,9 @@ def probe_function(local_cloud: LocalCloud, lambda_role: str) -> str:
         Role=lambda_role,
         Handler="probe_handler.lambda_handler",
         Code={"ZipFile": zip_source({"probe_handler.py": source})},
-        Timeout=5,
+        # The local cloud counts a cold start in the timeout: room for a loaded machine's.
+        # The timeout itself is tested on a function of its own (test_localcloud_lambda).
+        Timeout=60,
         MemorySize=128,
         Environment={"Variables": {"GREETING": "hello from the zip"}},
     )

@@ -34,9 +34,21 @@ def lambda_handler(event, context):
         record = event["Records"][0]["s3"]
         # Keys arrive URL-encoded in S3 events, as in AWS.
         key = unquote_plus(record["object"]["key"])
+        bucket = record["bucket"]["name"]
+        s3 = boto3.client("s3")
+        if "/held-" in key:
+            # Held until the test uploads release/<key>, which it does only after its own
+            # upload returned: a delivery inside the upload could never finish.
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"release/{key}")
+                if listing.get("KeyCount"):
+                    break
+                time.sleep(0.1)
+            else:
+                return "never released"
         marker_key = "notified/" + key.replace("/", "_")
-        time.sleep(2)  # slow on purpose: the upload must not wait for it
-        boto3.client("s3").put_object(Bucket=record["bucket"]["name"], Key=marker_key, Body=b"1")
+        s3.put_object(Bucket=bucket, Key=marker_key, Body=b"1")
         return "notified"
     try:
         import localcloud  # noqa: F401

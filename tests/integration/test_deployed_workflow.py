@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
+import uuid
+import zlib
 
 import pytest
 
+from monitoring.capture import parse_capture_line
 from tests.support.localcloud_harness import wait_for_execution, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.terraform, pytest.mark.slow]
@@ -144,33 +148,85 @@ def test_upload_to_the_inbox_starts_the_batch_workflow(deployment):
     assert json.loads(execution["output"])["total"] == 1
 
 
+def tagged_png(png: bytes, tag: str) -> bytes:
+    """The same image with a tEXt chunk naming `tag`: its pixels (and so its prediction)
+    are unchanged, its bytes are this test's own."""
+    data = b"scones-test\0" + tag.encode()
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data
+    chunk += struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    iend = png.rindex(b"IEND") - 4
+    return png[:iend] + chunk + png[iend:]
+
+
 def test_lambda_logs_are_readable_through_the_logs_api(deployment):
     image = deployment.images["confident"]
-    deployment.run(
-        "single_image_state_machine_arn",
-        deployment.upload(f"inputs/logs-{image.path.name}", image.path.read_bytes()),
+    key = f"inputs/logs-{uuid.uuid4().hex}-{image.path.name}"
+    execution = deployment.run(
+        "single_image_state_machine_arn", deployment.upload(key, image.path.read_bytes())
     )
+    assert execution["status"] == "SUCCEEDED"
     logs = deployment.cloud.client("logs")
     group = f"/aws/lambda/{deployment.output('lambda_function_names')['classify_image']}"
 
-    events = logs.filter_log_events(logGroupName=group)["events"]
+    def own_report() -> list[str]:
+        messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+        request_ids = {
+            line["request_id"]
+            for line in map(json_or_none, messages)
+            if line
+            and line.get("message") == "invoked"
+            and (line.get("input") or {}).get("s3_key") == key
+        }
+        return [
+            m for m in messages for rid in request_ids if m.startswith(f"REPORT RequestId: {rid}")
+        ]
 
-    assert any(e["message"].startswith("REPORT RequestId:") for e in events)
+    reports = wait_until(own_report, timeout=30)
+
+    assert len(reports) == 1, reports
+    assert "Duration:" in reports[0]
+
+
+def json_or_none(message: str) -> dict | None:
+    try:
+        value = json.loads(message)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def test_data_capture_files_appear_in_the_configured_place(deployment):
     image = deployment.images["confident"]
-    deployment.run(
+    body = tagged_png(image.path.read_bytes(), uuid.uuid4().hex)
+    execution = deployment.run(
         "single_image_state_machine_arn",
-        deployment.upload(f"inputs/capture-{image.path.name}", image.path.read_bytes()),
+        deployment.upload(f"inputs/capture-{uuid.uuid4().hex}.png", body),
     )
+    assert execution["status"] == "SUCCEEDED"
     destination = deployment.output("data_capture_s3_uri")
     bucket, prefix = destination[5:].split("/", 1)
     endpoint = deployment.output("endpoint_name")
+    s3 = deployment.cloud.client("s3")
 
-    listing = deployment.cloud.client("s3").list_objects_v2(
-        Bucket=bucket, Prefix=f"{prefix}/{endpoint}/"
-    )
+    def own_records() -> list[tuple[str, object]]:
+        found = []
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{prefix}/{endpoint}/"
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                lines = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().splitlines()
+                found += [
+                    (obj["Key"], record)
+                    for record in map(parse_capture_line, lines)
+                    if record.input_body == body
+                ]
+        return found
 
-    assert listing["KeyCount"] > 0
-    assert all(o["Key"].endswith(".jsonl") for o in listing["Contents"])
+    records = wait_until(own_records, timeout=30)
+
+    assert len(records) == 1, "exactly this request's record, once"
+    key, record = records[0]
+    assert key.endswith(".jsonl")
+    assert record.input_content_type == "image/png"
+    assert record.confidence >= 0.93

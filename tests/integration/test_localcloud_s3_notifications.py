@@ -47,13 +47,15 @@ def test_upload_invokes_the_subscribed_lambda(local_cloud, notified_bucket):
 def test_upload_returns_before_the_lambda_finishes(local_cloud, notified_bucket):
     s3 = local_cloud.client("s3")
 
-    s3.put_object(Bucket=notified_bucket, Key="inbox/b.png", Body=b"x")
-    # The handler sleeps 2 s before writing its marker: a synchronous delivery
-    # would have written it before the PUT returned.
+    # The handler holds a held-* key until release/<key> exists, which only this test
+    # writes, after its PUT returned: a delivery inside the PUT would block it until the
+    # handler gave up (20 s), and no marker would ever appear.
+    s3.put_object(Bucket=notified_bucket, Key="inbox/held-b.png", Body=b"x")
     right_after = markers(s3, notified_bucket)
+    s3.put_object(Bucket=notified_bucket, Key="release/inbox/held-b.png", Body=b"")
 
-    assert "notified/inbox_b.png" not in right_after
-    assert wait_until(lambda: "notified/inbox_b.png" in markers(s3, notified_bucket), 30)
+    assert "notified/inbox_held-b.png" not in right_after
+    assert wait_until(lambda: "notified/inbox_held-b.png" in markers(s3, notified_bucket), 30)
 
 
 def test_upload_outside_the_filter_is_not_delivered(local_cloud, notified_bucket):

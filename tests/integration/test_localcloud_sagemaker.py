@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.tiny_model import GREY, RED, build_artifact, solid_png
+from tests.integration.tiny_model import GREY, RED, SHARPNESS, build_artifact, solid_png
+from tests.support.colour_model import build_model_dir
 from tests.support.localcloud_harness import wait_until
+from training import artifact
 
 pytestmark = pytest.mark.integration
 
@@ -84,14 +87,46 @@ def invoke(local_cloud, endpoint: str, body: bytes, content_type: str = "image/p
     return json.loads(response["Body"].read())
 
 
-def test_endpoint_is_creating_until_its_model_is_loaded(local_cloud, model_url):
-    sagemaker = local_cloud.client("sagemaker")
+HELD_MODEL_FN = """
 
-    create_endpoint(sagemaker, "lifecycle", model_url)
-    first = sagemaker.describe_endpoint(EndpointName="lifecycle")["EndpointStatus"]
+# Appended by the test: the model loads only once the test releases it.
+import os as _os
+import time as _time
+
+_loaded_model_fn = model_fn
+
+
+def model_fn(model_dir):
+    deadline = _time.monotonic() + 120
+    while not _os.path.exists({release!r}) and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    return _loaded_model_fn(model_dir)
+"""
+
+
+def held_model_url(local_cloud, root: Path, release: Path) -> str:
+    """The tiny model, whose model_fn waits until `release` exists (at most 2 minutes)."""
+    model_dir = build_model_dir(root, SHARPNESS)
+    with (model_dir / "code" / "inference.py").open("a") as code:
+        code.write(HELD_MODEL_FN.format(release=str(release)))
+    tarball = artifact.pack(model_dir, root / "model.tar.gz")
+    local_cloud.client("s3").put_object(
+        Bucket="sm-artifacts", Key="models/held.tar.gz", Body=tarball.read_bytes()
+    )
+    return "s3://sm-artifacts/models/held.tar.gz"
+
+
+def test_endpoint_is_creating_until_its_model_is_loaded(local_cloud, model_url, tmp_path):
+    sagemaker = local_cloud.client("sagemaker")
+    release = tmp_path / "release"
+    held_url = held_model_url(local_cloud, tmp_path, release)
+
+    create_endpoint(sagemaker, "lifecycle", held_url)
+    while_loading = sagemaker.describe_endpoint(EndpointName="lifecycle")["EndpointStatus"]
+    release.touch()
     final = wait_for_status(sagemaker, "lifecycle")["EndpointStatus"]
 
-    assert first == "Creating"
+    assert while_loading == "Creating"
     assert final == "InService"
 
 
