@@ -68,10 +68,27 @@ def _empty(title: str, message: str) -> bytes:
     return _png(fig)
 
 
-def _time_axis(ax) -> None:
+def _time_axis(ax, agg: Aggregator) -> None:
+    """The x axis spans the data (first to last bucket, half a bucket either side), never
+    matplotlib's default of years around a single point."""
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+    buckets = agg.sorted_buckets()
+    if buckets:
+        width = timedelta(seconds=agg.bucket_seconds)
+        ax.set_xlim(buckets[0][0] - width / 2, buckets[-1][0] + width * 1.5)
+
+
+FEW_REQUESTS = 100
+
+
+def _few(agg: Aggregator) -> str:
+    """For few requests, the time span and bucket size the data chose, said in the title."""
+    if agg.count >= FEW_REQUESTS or agg.first is None or agg.last is None:
+        return ""
+    span = (agg.last - agg.first).total_seconds()
+    return f" over {_duration(round(span))}, in {_duration(agg.bucket_seconds)} buckets"
 
 
 def _bucket_width_days(agg: Aggregator) -> float:
@@ -135,7 +152,7 @@ def confidence_over_time(agg: Aggregator, limits: Limits) -> bytes:
     ax.set_ylim(min(0.45, float(points[:, 1].min()) - 0.02), 1.01)
     ax.set_ylabel("confidence (max probability)")
     sampled = f" (a sample of {len(points):,} shown)" if len(points) < agg.count else ""
-    ax.set_title(f"{title}: {agg.count:,} requests{sampled}", loc="left", pad=24)
+    ax.set_title(f"{title}: {agg.count:,} requests{sampled}{_few(agg)}", loc="left", pad=24)
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=8, ncols=5, frameon=False)
 
     width = _bucket_width_days(agg)
@@ -143,7 +160,7 @@ def confidence_over_time(agg: Aggregator, limits: Limits) -> bytes:
     counts.bar(centers, passed, width=width, color=ABOVE_COLOR, label="at or above threshold")
     counts.bar(centers, [b.low for b in buckets], width=width, bottom=passed, color=LOW_COLOR)
     counts.set_ylabel(f"requests / {_duration(agg.bucket_seconds)}")
-    _time_axis(counts)
+    _time_axis(counts, agg)
     return _png(fig)
 
 
@@ -203,12 +220,12 @@ def class_mix(agg: Aggregator, class_names: tuple[str, ...]) -> bytes:
         shares.bar(centers, values / totals, width=width, bottom=share_bottom, color=color)
         bottom += values
         share_bottom += values / totals
-    counts.set_title(title, loc="left", pad=24)
+    counts.set_title(f"{title}{_few(agg)}", loc="left", pad=24)
     counts.set_ylabel(f"requests / {_duration(agg.bucket_seconds)}")
     counts.legend(loc="lower left", bbox_to_anchor=(0, 1), fontsize=8, frameon=False, ncols=6)
     shares.set_ylabel("share")
     shares.set_ylim(0, 1)
-    _time_axis(shares)
+    _time_axis(shares, agg)
     return _png(fig)
 
 
@@ -247,9 +264,17 @@ def drift(agg: Aggregator, reference: DriftReference | None, limits: Limits) -> 
     bound = max(limits.drift_limit * 2, float(np.abs(shifts).max()) * 1.15)
     over_time.set_ylim(-bound, bound)
     over_time.set_ylabel("mean shift (training std)")
-    over_time.set_title(f"{title} (each point: {limits.min_drift_images}+ images)", loc="left")
+    sizes = [n for _, _, n in groups]
+    if min(sizes) >= limits.min_drift_images:
+        per_point = f"each point: {limits.min_drift_images}+ images"
+    else:  # too few to judge: say how many each point really has
+        per_point = (
+            f"{len(groups)} point{'s' if len(groups) > 1 else ''} of "
+            f"{', '.join(map(str, sizes))} images; {limits.min_drift_images} needed to judge"
+        )
+    over_time.set_title(f"{title} ({per_point})", loc="left")
     over_time.legend(loc="upper left", fontsize=8, ncols=4, frameon=False)
-    _time_axis(over_time)
+    _time_axis(over_time, agg)
 
     ref_mean = np.append(reference.channel_mean, reference.brightness_mean)
     ref_std = np.append(reference.channel_std, reference.brightness_std)
