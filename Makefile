@@ -39,7 +39,7 @@ TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.j
 tf_output = $(shell $(PY) -m deployment.outputs $(1) --target $(TARGET) 2>/dev/null)
 
 .PHONY: help setup browser test lint checkov fmt etl eda package train classify monitor apply destroy plan \
-        tf-config asl-validator local-up local-down local-status demo benchmark clean
+        tf-config asl-validator local-up local-down local-status demo benchmark mutation clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -149,5 +149,12 @@ demo: setup tf-config ## The whole mission on the local cloud: ETL, train, apply
 benchmark: setup ## Run every benchmark in benchmarks/ and write their results there
 	@for b in benchmarks/bench_*.py; do m=$$(basename $$b .py); echo "== $$m"; $(PY) -m benchmarks.$$m || exit 1; done
 
+# mutmut 3 ([tool.mutmut] in pyproject.toml) copies the code and tests to mutants/ and runs
+# the covering tests against each mutant; results: benchmarks/results/mutation.md.
+mutation: setup ## Mutation testing (mutmut) of lambdas/common, the handlers, etl/unpickle.py and etl/manifest.py
+	SCONES_SHARED_ARCHIVE="$${SCONES_SHARED_ARCHIVE:-$(abspath ../shared/data/cifar-100-scones-dev.tar.gz)}" \
+	  $(VENV)/bin/mutmut run --max-children $(or $(JOBS),2)
+	$(VENV)/bin/mutmut results
+
 clean: ## Remove build outputs (not the virtual environment)
-	rm -rf build reports .pytest_cache .ruff_cache
+	rm -rf build reports .pytest_cache .ruff_cache mutants
