@@ -170,9 +170,21 @@ def _deployed(port: int) -> list[str]:
     return [
         f"  buckets        {', '.join(buckets) or '-'}",
         f"  functions      {', '.join(f['FunctionName'] for f in functions) or '-'}",
+        *_runtimes(sorted({f.get("Runtime", "") for f in functions} - {""})),
         f"  state machines {', '.join(m['name'] for m in machines) or '-'}",
         f"  endpoints      {', '.join(endpoints) or '-'}",
     ]
+
+
+def _runtimes(runtimes: list[str]) -> list[str]:
+    """Which Python each deployed runtime runs on here, and where it is not its own."""
+    from .lambda_workers import runtime_interpreter
+
+    lines = []
+    for runtime in runtimes:
+        python, notice = runtime_interpreter(runtime)
+        lines.append(f"  runtime        {runtime}: {notice or python}")
+    return lines
 
 
 def status(port: int) -> int:

@@ -111,3 +111,20 @@ def test_make_local_status_on_a_stopped_cloud_is_not_a_make_error():
     assert result.returncode == 0, result.stderr
     assert f"not running on port {port} (make local-up)" in result.stdout
     assert "Error" not in result.stderr
+
+
+def test_status_says_which_python_each_deployed_runtime_runs_on(tmp_path):
+    port = str(free_port())
+    up = run_cli("up", "--port", port, "--keep-terraform-state", state_dir=tmp_path)
+    assert up.returncode == 0, up.stderr
+    try:
+        start_a_warm_worker(port)
+
+        status = run_cli("status", "--port", port, state_dir=tmp_path)
+    finally:
+        run_cli("down", "--port", port, state_dir=tmp_path)
+
+    assert status.returncode == 0, status.stderr
+    assert "functions      warm" in status.stdout
+    # python3.11 is this machine's own Python: it runs there, with no notice.
+    assert f"runtime        python3.11: {sys.executable}" in status.stdout
