@@ -38,8 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
+from deployment.progress import progress_bar
 from tests.support.moto_server import MotoServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +116,9 @@ def bundle_size(work: Path) -> dict[str, Any]:
     bundle = work / "sagemaker-bundle.zip"
     site = Path(sysconfig.get_paths()["purelib"])
     with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
-        for file in tqdm(files, desc="zipping the sagemaker closure", unit="file", leave=False):
+        for file in progress_bar(
+            files, desc="zipping the sagemaker closure", unit="file", leave=False
+        ):
             try:
                 archive.write(file, file.relative_to(site).as_posix())
             except ValueError:
@@ -219,7 +220,7 @@ def measure(repeat: int, work: Path, png: bytes) -> dict[str, Any]:
         inputs = events(png)
         runs: dict[str, dict[str, list]] = {n: {"ours": [], "sagemaker": []} for n in ours}
         plan = [(n, r) for r in range(repeat) for n in sorted(ours)]
-        for name, rep in tqdm(plan, desc="cold starts (ours, sagemaker)", unit="pair"):
+        for name, rep in progress_bar(plan, desc="cold starts (ours, sagemaker)", unit="pair"):
             env = cloud.env(name)
             runs[name]["ours"].append(
                 cold_start([ours[name], runtime], inputs[name], env, f"ours-{rep}")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from tqdm import tqdm
 
+from deployment.progress import progress_bar
 from etl.errors import CorruptArchiveError, InvalidDataError, MissingMemberError
 from etl.unpickle import load_restricted
 
@@ -60,7 +60,7 @@ class CifarArchive:
 class _HashingReader:
     """Passes reads through while hashing them and advancing a progress bar."""
 
-    def __init__(self, raw: IO[bytes], bar: tqdm) -> None:
+    def __init__(self, raw: IO[bytes], bar: Any) -> None:
         self._raw = raw
         self._bar = bar
         self.sha256 = hashlib.sha256()
@@ -85,7 +85,9 @@ def read_archive(path: Path, *, progress: bool = True) -> CifarArchive:
     total = path.stat().st_size
     with (
         path.open("rb") as raw,
-        tqdm(total=total, unit="B", unit_scale=True, desc="read", disable=not progress) as bar,
+        progress_bar(
+            total=total, unit="B", unit_scale=True, desc="read", disable=not progress
+        ) as bar,
     ):
         reader = _HashingReader(raw, bar)
         try:

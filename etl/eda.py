@@ -34,7 +34,6 @@ import io
 import json
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,8 +47,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
+from deployment.progress import progress_bar
 from etl.errors import EtlError
 from etl.manifest import MANIFEST_NAME
 from etl.pixel_stats import LUMA_WEIGHTS, PixelStats, PixelStatsBuilder
@@ -200,41 +199,6 @@ def near_duplicates(
 # --- one pass over the images -------------------------------------------------------
 
 
-class Progress:
-    """A tqdm bar on a terminal; otherwise (a log, CI, a pipe) a line every 10%."""
-
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.total, self.desc, self.enabled = total, desc, enabled
-        interactive = sys.stdout.isatty() and sys.stderr.isatty()
-        self.bar = (
-            tqdm(total=total, desc=desc, unit="img", file=sys.stderr)
-            if enabled and interactive
-            else None
-        )
-        self.done, self.next_tenth, self.started = 0, 1, time.monotonic()
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        if not self.enabled:
-            return
-        tenth = self.done * 10 // max(1, self.total)  # one line per tenth crossed
-        if tenth >= self.next_tenth:
-            self.next_tenth = tenth + 1
-            print(
-                f"{self.desc}: {self.done:,}/{self.total:,} images "
-                f"({self.done / self.total:.0%}, {time.monotonic() - self.started:.1f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 @dataclass
 class SplitScan:
     hashes: np.ndarray  # uint64, one per image in list order
@@ -257,7 +221,9 @@ def scan_split(export: Export, split: str, samples: int, progress: bool) -> Spli
     histograms = np.zeros((len(export.classes), 3, 256), dtype=np.int64)
     hashes = np.zeros(len(rows), dtype=np.uint64)
     picked: dict[int, list[np.ndarray]] = {c: [] for c in chosen}
-    bar = Progress(len(rows), f"read and hash {split}", progress)
+    bar = progress_bar(
+        total=len(rows), desc=f"read and hash {split}", unit="img", disable=not progress
+    )
     try:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]

@@ -17,8 +17,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tqdm import tqdm
-
+from deployment.progress import progress_bar
 from etl.errors import ChecksumMismatchError, DownloadError, SourceNotFoundError
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
@@ -160,7 +159,7 @@ def _copy(
     written = offset
     with (
         part.open("ab" if offset else "wb") as out,
-        tqdm(
+        progress_bar(
             total=total,
             initial=offset,
             unit="B",

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from tqdm import tqdm
 
+from deployment.progress import progress_bar
 from deployment.s3uri import S3Uri, S3UriError
 from deployment.target import Target
 from etl.errors import UploadError
@@ -81,7 +81,9 @@ def upload(
     uploaded = 0
     with (
         ThreadPoolExecutor(workers) as pool,
-        tqdm(total=len(others) + 1, unit="file", desc="upload", disable=not progress) as bar,
+        progress_bar(
+            total=len(others) + 1, unit="file", desc="upload", disable=not progress
+        ) as bar,
     ):
         for sent in pool.map(send, others):
             uploaded += sent

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
+from deployment.progress import progress_bar
 from etl.archive import Split
 from etl.errors import OutputNotWritableError
 from etl.manifest import write_atomic
@@ -50,7 +50,7 @@ def write_split(
     digests: list[str] = []
     with (
         ThreadPoolExecutor(WORKERS) as pool,
-        tqdm(
+        progress_bar(
             total=len(selection), unit="img", desc=f"write {split.name}", disable=not progress
         ) as bar,
     ):

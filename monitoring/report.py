@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tqdm import tqdm
-
+from deployment.progress import progress_bar
 from deployment.target import Target
 from monitoring.aggregate import Aggregator
 from monitoring.capture import iter_capture_lines
@@ -75,7 +74,7 @@ def scan(settings: ReportSettings, source, objects: list) -> Aggregator:
         measure_pixels=settings.measure_drift,
     )
     total = sum(o.size for o in objects)
-    with tqdm(total=total, unit="B", unit_scale=True, desc="capture", disable=None) as bar:
+    with progress_bar(total=total, unit="B", unit_scale=True, desc="capture", disable=None) as bar:
         for obj in objects:
             agg.quality.objects += 1
             number = 0

@@ -10,9 +10,8 @@ import json
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from deployment.outputs import TERRAFORM_DIR, terraform_outputs
+from deployment.progress import progress_bar
 from deployment.s3uri import S3Uri
 from deployment.target import Target, TargetError
 
@@ -67,7 +66,7 @@ def download_prefix(target: Target, uri: S3Uri, dest: Path) -> Path:
     ]
     if not keys:
         raise LaunchError(f"{uri} has no objects: run `make etl` first, or pass --channels")
-    for key in tqdm(keys, desc=f"download {uri}", unit="file"):
+    for key in progress_bar(keys, desc=f"download {uri}", unit="file"):
         target = dest / key[len(prefix) :]
         target.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(uri.bucket, key, str(target))
@@ -76,7 +75,7 @@ def download_prefix(target: Target, uri: S3Uri, dest: Path) -> Path:
 
 def upload_file(target: Target, path: Path, uri: S3Uri) -> str:
     size = path.stat().st_size
-    with tqdm(total=size, unit="B", unit_scale=True, desc=f"upload {path.name}") as bar:
+    with progress_bar(total=size, unit="B", unit_scale=True, desc=f"upload {path.name}") as bar:
         target.client("s3").upload_file(str(path), uri.bucket, uri.key, Callback=bar.update)
     return str(uri)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
-from tqdm import tqdm
 
+from deployment.progress import progress_bar
 from deployment.s3uri import S3Uri
 from training import artifact, cloud, recipe
 from training.splits import carve_validation, class_names
@@ -89,7 +89,9 @@ def copy_images(client, lines: list[str], source: S3Uri, dest: S3Uri) -> None:
 
     with (
         ThreadPoolExecutor(COPY_WORKERS) as pool,
-        tqdm(total=len(paths), desc=f"copy validation images to {dest}", unit="image") as bar,
+        progress_bar(
+            total=len(paths), desc=f"copy validation images to {dest}", unit="image"
+        ) as bar,
     ):
         for _ in pool.map(copy, paths):
             bar.update()
@@ -237,7 +239,7 @@ def submit(job: SageMakerJob, session=None) -> Submitted:
 
 def wait_for(client, name: str, poll_seconds: float, sleep: Callable = time.sleep) -> dict:
     """Poll until the job ends, showing its status; the job's description at the end."""
-    with tqdm(desc=f"job {name}", bar_format="{desc}: {postfix} [{elapsed}]") as bar:
+    with progress_bar(desc=f"job {name}", bar_format="{desc}: {postfix} [{elapsed}]") as bar:
         while True:
             description = client.describe_training_job(TrainingJobName=name)
             status = description["TrainingJobStatus"]

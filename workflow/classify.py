@@ -29,8 +29,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
+from deployment.progress import progress_bar
 from deployment.s3uri import S3Uri, S3UriError
 from deployment.target import DEFAULT_LOCAL_PORT, Target, TargetError
 
@@ -120,7 +119,7 @@ def to_s3_items(target: Target, bucket: str, images: list[S3Uri | Path]) -> list
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     s3 = target.client("s3")
     items = []
-    for image in tqdm(images, desc="upload", unit="image", disable=len(images) < 5):
+    for image in progress_bar(images, desc="upload", unit="image", disable=len(images) < 5):
         if isinstance(image, S3Uri):
             items.append({"s3_bucket": image.bucket, "s3_key": image.key})
             continue
@@ -136,7 +135,9 @@ def run_execution(target: Target, machine_arn: str, payload: dict, timeout_s: fl
         "executionArn"
     ]
     deadline = time.monotonic() + timeout_s
-    with tqdm(desc="workflow", unit="poll", leave=False, disable=not sys.stderr.isatty()) as bar:
+    with progress_bar(
+        desc="workflow", unit="poll", leave=False, disable=not sys.stderr.isatty()
+    ) as bar:
         while time.monotonic() < deadline:
             execution = sfn.describe_execution(executionArn=arn)
             if execution["status"] != "RUNNING":

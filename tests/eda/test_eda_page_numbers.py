@@ -92,7 +92,7 @@ def test_progress_is_occasional_lines_when_not_a_terminal(dev_export: Path, tmp_
     page = run_cli("--data", dev_export, "--out", tmp_path / "eda.html")
 
     lines = page.stderr.splitlines()
-    assert "read and hash train: 800/800 images (100%" in page.stderr
-    assert "read and hash test: 200/200 images (100%" in page.stderr
+    assert any(line.startswith("read and hash train: 100%") and "800/800" in line for line in lines)
+    assert any(line.startswith("read and hash test: 100%") and "200/200" in line for line in lines)
     assert "\r" not in page.stderr
-    assert len(lines) <= 22  # at most one a tenth per split
+    assert len(lines) <= 8  # deployment.progress: a few short lines per split in a log
