@@ -50,6 +50,7 @@ from PIL import Image
 
 from deployment.progress import progress_bar
 from etl.errors import EtlError
+from etl.figures import CLASS_COLORS, figure_png
 from etl.manifest import MANIFEST_NAME
 from etl.pixel_stats import LUMA_WEIGHTS, PixelStats, PixelStatsBuilder
 
@@ -62,9 +63,7 @@ SAMPLES = 16  # images per class and split in the sample grids
 MAX_PAIRS_SHOWN = 60  # pairs drawn on the page (all are counted)
 SEED = 0  # which images the sample grids show
 CHUNK = 512  # images decoded, measured and hashed at a time
-CLASS_COLORS = ("#3182ce", "#dd6b20", "#805ad5", "#38a169", "#d53f8c", "#718096")
 CHANNELS = (("R", "#e53e3e"), ("G", "#38a169"), ("B", "#3182ce"))
-DPI = 110
 
 
 class EdaError(EtlError):
@@ -259,26 +258,6 @@ def scan_split(export: Export, split: str, samples: int, progress: bool) -> Spli
 # --- figures ------------------------------------------------------------------------
 
 
-plt.rcParams.update(
-    {
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "font.size": 9,
-        "axes.titlesize": 11,
-        "axes.titleweight": "bold",
-    }
-)
-
-
-def _png(fig) -> bytes:
-    out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=DPI, facecolor="white")
-    plt.close(fig)
-    return out.getvalue()
-
-
 def image_png(image: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(out, format="PNG")
@@ -315,7 +294,7 @@ def counts_chart(counts: dict[str, dict[str, int]], classes: list[str]) -> bytes
     ax.set_title("Images per class and split", loc="left")
     ax.legend(frameon=False, ncols=min(len(classes), 6))
     ax.margins(y=0.15)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def histogram_chart(scans: dict[str, SplitScan], classes: list[str]) -> bytes:
@@ -352,7 +331,7 @@ def histogram_chart(scans: dict[str, SplitScan], classes: list[str]) -> bytes:
         ax.set_axis_off()
     axes.flat[0].set_ylabel("share of pixels")
     axes.flat[0].legend(frameon=False, fontsize=7, ncols=2)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def distance_chart(nearest: np.ndarray, threshold: int) -> bytes:
@@ -365,7 +344,7 @@ def distance_chart(nearest: np.ndarray, threshold: int) -> bytes:
     ax.set_xlabel("Hamming distance to the nearest train image (bits of 64)")
     ax.set_ylabel("test images")
     ax.set_title("Each test image's nearest train image by pHash", loc="left")
-    return _png(fig)
+    return figure_png(fig)
 
 
 # --- the page -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from etl.figures import CLASS_COLORS, figure_png
 from monitoring.aggregate import Aggregator
 from monitoring.reference import DriftReference
 from monitoring.summary import (
@@ -29,8 +30,6 @@ ABOVE_COLOR = "#2b6cb0"
 LOW_COLOR = "#c53030"
 THRESHOLD_COLOR = "#2f855a"
 CHANNEL_COLORS = {"red": "#e53e3e", "green": "#38a169", "blue": "#3182ce", "brightness": "#4a5568"}
-CLASS_COLORS = ("#3182ce", "#dd6b20", "#805ad5", "#38a169", "#d53f8c", "#718096")
-DPI = 110
 
 PLOT_FILES = {
     "confidence_over_time": "confidence_over_time.png",
@@ -40,32 +39,13 @@ PLOT_FILES = {
     "lowest_confidence": "lowest_confidence.png",
 }
 
-plt.rcParams.update(
-    {
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "font.size": 9,
-        "axes.titlesize": 11,
-        "axes.titleweight": "bold",
-    }
-)
-
-
-def _png(fig) -> bytes:
-    out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=DPI, facecolor="white")
-    plt.close(fig)
-    return out.getvalue()
-
 
 def _empty(title: str, message: str) -> bytes:
     fig, ax = plt.subplots(figsize=(10, 1.4), layout="constrained")
     ax.set_title(title, loc="left")
     ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=12, color="#718096")
     ax.set_axis_off()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _time_axis(ax, agg: Aggregator) -> None:
@@ -161,7 +141,7 @@ def confidence_over_time(agg: Aggregator, limits: Limits) -> bytes:
     counts.bar(centers, [b.low for b in buckets], width=width, bottom=passed, color=LOW_COLOR)
     counts.set_ylabel(f"requests / {_duration(agg.bucket_seconds)}")
     _time_axis(counts, agg)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def confidence_histogram(agg: Aggregator, limits: Limits) -> bytes:
@@ -191,7 +171,7 @@ def confidence_histogram(agg: Aggregator, limits: Limits) -> bytes:
     ax.set_xlim(min(0.45, first / bins), 1.0)
     ax.set_xlabel("confidence")
     ax.set_ylabel("requests")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def class_mix(agg: Aggregator, class_names: tuple[str, ...]) -> bytes:
@@ -226,7 +206,7 @@ def class_mix(agg: Aggregator, class_names: tuple[str, ...]) -> bytes:
     shares.set_ylabel("share")
     shares.set_ylim(0, 1)
     _time_axis(shares, agg)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def drift(agg: Aggregator, reference: DriftReference | None, limits: Limits) -> bytes:
@@ -242,7 +222,7 @@ def drift(agg: Aggregator, reference: DriftReference | None, limits: Limits) -> 
         ax.set_ylim(0, 1)
         ax.set_ylabel("mean (0-1)")
         ax.set_title(f"{title}: no training reference (pass --manifest)", loc="left")
-        return _png(fig)
+        return figure_png(fig)
     fig, (over_time, bars) = plt.subplots(
         1, 2, figsize=(10, 3.8), layout="constrained", gridspec_kw={"width_ratios": [2.2, 1]}
     )
@@ -285,7 +265,7 @@ def drift(agg: Aggregator, reference: DriftReference | None, limits: Limits) -> 
     bars.set_ylim(0, 1)
     bars.set_title(f"Means over {agg.images:,} images", loc="left")
     bars.legend(loc="upper right", fontsize=8, frameon=False)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _image_groups(agg: Aggregator, per_group: int) -> list[tuple[datetime, np.ndarray, int]]:

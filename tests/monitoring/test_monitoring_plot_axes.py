@@ -19,13 +19,13 @@ from tests.monitoring.monitoring_run import make_report_args, run_cli
 def figures(held_out_images, manifest_path, tmp_path, monkeypatch) -> dict[str, object]:
     """The report's figures (before they become PNGs) for 10 requests over 9 seconds."""
     captured = {}
-    real_png = plots._png
+    real_png = plots.figure_png
 
     def keep(fig):
         captured[fig.axes[0].get_title(loc="left")] = fig
         return real_png(fig)
 
-    monkeypatch.setattr(plots, "_png", keep)
+    monkeypatch.setattr(plots, "figure_png", keep)
     root = write_objects(
         tmp_path / "capture", capture_objects(requests_from(held_out_images[:10], spacing_s=1), 5)
     )
