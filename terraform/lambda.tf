@@ -72,8 +72,8 @@ module "trigger_lambda" {
   kms_key_arn        = aws_kms_key.main.arn
 }
 
-data "aws_iam_policy_document" "serialize_image_data" {
-  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
+# Reading and listing the input prefixes: statements several roles include.
+data "aws_iam_policy_document" "read_input_images" {
   statement {
     sid       = "ReadInputImages"
     actions   = ["s3:GetObject"]
@@ -81,14 +81,32 @@ data "aws_iam_policy_document" "serialize_image_data" {
   }
 }
 
-data "aws_iam_policy_document" "classify_image" {
-  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
-  # Images too large to pass inline arrive as an S3 reference.
+data "aws_iam_policy_document" "list_input_images" {
   statement {
-    sid       = "ReadInputImages"
-    actions   = ["s3:GetObject"]
-    resources = local.input_object_arns
+    sid       = "ListInputImages"
+    actions   = ["s3:ListBucket"]
+    resources = [module.data_bucket.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [for p in var.input_prefixes : "${p}*"]
+    }
   }
+}
+
+data "aws_iam_policy_document" "serialize_image_data" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.publish_alerts.json,
+    data.aws_iam_policy_document.read_input_images.json,
+  ]
+}
+
+data "aws_iam_policy_document" "classify_image" {
+  # Images too large to pass inline arrive as an S3 reference.
+  source_policy_documents = [
+    data.aws_iam_policy_document.publish_alerts.json,
+    data.aws_iam_policy_document.read_input_images.json,
+  ]
   dynamic "statement" {
     for_each = module.endpoint
     content {

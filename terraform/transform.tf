@@ -84,22 +84,11 @@ locals {
 }
 
 data "aws_iam_policy_document" "serialize_batch" {
-  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
-  statement {
-    sid       = "ReadInputImages"
-    actions   = ["s3:GetObject"]
-    resources = local.input_object_arns
-  }
-  statement {
-    sid       = "ListInputImages"
-    actions   = ["s3:ListBucket"]
-    resources = [module.data_bucket.arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = [for p in var.input_prefixes : "${p}*"]
-    }
-  }
+  source_policy_documents = [
+    data.aws_iam_policy_document.publish_alerts.json,
+    data.aws_iam_policy_document.read_input_images.json,
+    data.aws_iam_policy_document.list_input_images.json,
+  ]
   statement {
     sid     = "WriteTransformInput"
     actions = ["s3:PutObject"]

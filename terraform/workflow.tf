@@ -128,7 +128,11 @@ data "aws_iam_policy_document" "single_image_workflow" {
 }
 
 data "aws_iam_policy_document" "batch_workflow" {
-  source_policy_documents = [data.aws_iam_policy_document.publish_alerts.json]
+  # The Distributed Map's ItemReader lists the prefix it is given.
+  source_policy_documents = [
+    data.aws_iam_policy_document.publish_alerts.json,
+    data.aws_iam_policy_document.list_input_images.json,
+  ]
   statement {
     sid     = "InvokeWorkflowSteps"
     actions = ["lambda:InvokeFunction"]
@@ -145,16 +149,5 @@ data "aws_iam_policy_document" "batch_workflow" {
     sid       = "WriteMapResults"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
     resources = ["${module.data_bucket.arn}/${local.map_results_prefix}*"]
-  }
-  # The Distributed Map's ItemReader lists the prefix it is given.
-  statement {
-    sid       = "ListInputImages"
-    actions   = ["s3:ListBucket"]
-    resources = [module.data_bucket.arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = [for p in var.input_prefixes : "${p}*"]
-    }
   }
 }
