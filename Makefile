@@ -127,12 +127,16 @@ plan: package tf-config ## terraform plan for TARGET
 	$(TF) init -input=false -backend=false >/dev/null
 	$(TF) plan $(TF_VARFILES)
 
-apply: package tf-config ## terraform apply for TARGET (local: the local cloud must be up)
-	$(TF) init -input=false >/dev/null
-	$(TF) apply -auto-approve $(TF_VARFILES)
+# apply and destroy show resources done / planned (deployment/terraform_progress.py reads
+# terraform's -json UI) and print terraform's errors as text; the exit status is terraform's.
+TF_PROGRESS := $(PY) -m deployment.terraform_progress -chdir=terraform
 
-destroy: tf-config ## terraform destroy for TARGET
-	$(TF) destroy -auto-approve $(TF_VARFILES)
+apply: package tf-config ## terraform apply for TARGET, with progress (local: the local cloud must be up)
+	$(TF) init -input=false >/dev/null
+	$(TF_PROGRESS) apply $(TF_VARFILES)
+
+destroy: setup tf-config ## terraform destroy for TARGET, with progress
+	$(TF_PROGRESS) destroy $(TF_VARFILES)
 
 local-up: setup ## Start the local cloud on 127.0.0.1:LOCAL_PORT (default 4566) in the background
 	$(PY) -m localcloud up --port $(LOCAL_PORT)

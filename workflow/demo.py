@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deployment import terraform_progress
 from deployment.outputs import CLI_CONFIG, WORKSPACES
 from deployment.s3uri import S3Uri
 from deployment.target import DEFAULT_LOCAL_PORT, Target, TargetError, local_environment, local_url
@@ -158,15 +159,15 @@ def terraform_init(env: dict[str, str]) -> None:
 
 
 def terraform_apply(port: int, env: dict[str, str], with_model: bool) -> None:
-    tf = ["terraform", "-chdir=terraform"]
-    command = [*tf, "apply", "-auto-approve", "-input=false", "-var-file=environments/local.tfvars"]
-    command.append(f"-var=aws_endpoint_url={local_url(port)}")
+    """`make apply`'s command: progress, Terraform's summary, its errors as text."""
+    args = ["-chdir=terraform", "apply", "-var-file=environments/local.tfvars"]
+    args.append(f"-var=aws_endpoint_url={local_url(port)}")
     if with_model:
-        command.append("-var-file=model.local.tfvars.json")
-    started = time.monotonic()
-    output = run(command, env, "terraform apply", quiet=True)
-    summary = [line for line in output.splitlines() if line.startswith("Apply complete")]
-    print(f"{summary[-1] if summary else 'applied'} in {time.monotonic() - started:.0f} s")
+        args.append("-var-file=model.local.tfvars.json")
+    print(f"$ {' '.join(terraform_progress.terraform_command(args)[0])}", flush=True)
+    outcome = terraform_progress.run(args, env=env, cwd=str(REPO))
+    if outcome.returncode != 0:
+        raise DemoError(f"terraform apply failed (exit {outcome.returncode}); see its errors above")
 
 
 def model_artifact(target: Target, work: Path) -> Path:
