@@ -33,6 +33,8 @@ from deployment.progress import progress_bar
 COMMANDS = ("apply", "destroy")
 # -json needs -auto-approve for apply and destroy (Terraform cannot ask for approval).
 ADDED_FLAGS = ("-json", "-auto-approve", "-input=false")
+# The running resource's address is cut to its end, so that the bar keeps its width.
+POSTFIX_CHARS = 34
 PLANNING = "{desc}, {n} resources read [{elapsed}]"
 APPLYING = "{desc} {percentage:3.0f}%|{bar}| {n}/{total} resources [{elapsed}<{remaining}]{postfix}"
 
@@ -100,6 +102,8 @@ class Follower:
             self.bar.update(1)
         elif kind == "change_summary":
             self.change_summary(message)
+        elif kind in ("apply_start", "apply_complete") and hook.get("action") == "read":
+            return  # a data source read during apply: not a change the plan counted
         elif kind == "apply_start":
             self.running[address] = time.monotonic()
             self.show_running()
@@ -141,7 +145,8 @@ class Follower:
         if self.running:
             oldest = min(self.running, key=self.running.__getitem__)
             seconds = time.monotonic() - self.running[oldest]
-            self.bar.set_postfix_str(f"{oldest} ({seconds:.0f} s)", refresh=False)
+            shown = oldest if len(oldest) <= POSTFIX_CHARS else ".." + oldest[-POSTFIX_CHARS:]
+            self.bar.set_postfix_str(f"{shown} ({seconds:.0f} s)", refresh=False)
         else:
             self.bar.set_postfix_str("", refresh=False)
         self.bar.update(advance)

@@ -53,7 +53,7 @@ def test_a_failed_resource_surfaces_terraforms_error_and_the_exit_status():
     assert len(outcome.errors) == 1
     assert outcome.errors[0].startswith("Error: local-exec provisioner error\n")
     assert "exit status 3. Output: boom" in text
-    assert 'on main.tf line 28, in resource "terraform_data" "bad":' in text
+    assert 'on main.tf line 24, in resource "terraform_data" "bad":' in text
     assert "terraform_data.bad[0]: Creation errored after 0s" in text
     assert "terraform apply failed (exit 1) after 4 of 5 planned changes" in text
     assert outcome.summary == ""
@@ -100,3 +100,13 @@ def test_the_command_gets_json_and_auto_approve_once():
 def test_only_apply_and_destroy_are_wrapped(args):
     with pytest.raises(ValueError, match=r"apply\|destroy"):
         terraform_command(args)
+
+
+def test_a_data_source_read_during_apply_is_not_counted_as_a_change():
+    out = io.StringIO()
+
+    outcome = follow("apply", recorded("apply_data_source.jsonl"), out, returncode=1)
+
+    assert (outcome.planned, outcome.done) == (1, 1)
+    assert outcome.errors[0].startswith("Error: Unable to find remote state\n")
+    assert "after 1 of 1 planned changes" in out.getvalue()

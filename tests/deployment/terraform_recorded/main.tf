@@ -1,7 +1,3 @@
-# The configuration the recordings in this folder were made with (Terraform 1.11.4):
-# `terraform apply -auto-approve -json -var fail=true` on an empty state
-# (apply_errored.jsonl), then `terraform apply -auto-approve -json -var input=2`
-# (apply_changed.jsonl).
 variable "fail" {
   type    = bool
   default = false
