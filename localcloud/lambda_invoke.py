@@ -15,8 +15,10 @@ minute before the first retry and two before the second, with the same request i
 event older than `MaximumEventAgeInSeconds` (default 21600) is discarded; a discarded
 event goes to the `OnFailure` destination as an invocation record and to the dead-letter
 queue as-is, a processed one to the `OnSuccess` destination ("Capturing records of Lambda
-asynchronous invocations", .../invocation-async-retain-records.html). Those waits are
-AWS seconds times `LOCALCLOUD_ASYNC_TIME_SCALE` (default 0.01: 0.6 s and 1.2 s).
+asynchronous invocations", .../invocation-async-retain-records.html). The retry waits are
+shortened to AWS seconds times `LOCALCLOUD_ASYNC_TIME_SCALE` (default 0.01: 0.6 s and
+1.2 s) but count at AWS's length in the event's age; time spent queued or running is
+real time, as on AWS (scaling it too discarded a backlog AWS would have worked through).
 S3 notifications take this path too (`moto.s3.notifications._invoke_awslambda` is
 replaced: moto invoked the function synchronously and dropped its errors).
 `LambdaBackend.put/update_function_event_invoke_config` are replaced: moto appends a
@@ -224,7 +226,7 @@ SUCCESS_DETAIL_TYPE = "Lambda Function Invocation Result - Success"
 
 
 def time_scale() -> float:
-    """Local seconds per AWS second for asynchronous waits and event ages."""
+    """Local seconds per AWS second for the asynchronous retry waits."""
     raw = os.environ.get("LOCALCLOUD_ASYNC_TIME_SCALE", str(DEFAULT_TIME_SCALE))
     try:
         scale = float(raw)
@@ -245,6 +247,12 @@ class AsyncEvent:
     queued_at: float  # time.monotonic()
     attempts: int = 0
     last: tuple[str, bool] | None = None  # (payload JSON, errored) of the last attempt
+    waits_aws_s: float = 0.0  # retry waits so far, at AWS's length
+    waits_local_s: float = 0.0  # the same waits as slept here
+
+    def age_s(self) -> float:
+        """The event's age in AWS seconds: real time, with the shortened waits at full length."""
+        return time.monotonic() - self.queued_at - self.waits_local_s + self.waits_aws_s
 
 
 class InvalidRequestContentException(LambdaClientError):
@@ -280,10 +288,10 @@ def _attempt(event: AsyncEvent) -> None:
 
 
 def _attempt_once(event: AsyncEvent) -> None:
-    fn, scale = event.function, time_scale()
+    fn = event.function
     config = event_invoke_config(fn)
     max_age = config.get("MaximumEventAgeInSeconds", DEFAULT_MAXIMUM_EVENT_AGE_S)
-    if time.monotonic() - event.queued_at > max_age * scale:
+    if event.age_s() > max_age:
         _discard(event, "EventAgeExceeded", config)
         return
     event.attempts += 1
@@ -296,7 +304,10 @@ def _attempt_once(event: AsyncEvent) -> None:
     if event.attempts > retries:
         _discard(event, "RetriesExhausted", config)
         return
-    wait = RETRY_WAITS_S[min(event.attempts, len(RETRY_WAITS_S)) - 1] * scale
+    wait_aws = RETRY_WAITS_S[min(event.attempts, len(RETRY_WAITS_S)) - 1]
+    wait = wait_aws * time_scale()
+    event.waits_aws_s += wait_aws
+    event.waits_local_s += wait
     LOG.info(
         "%s: attempt %d of request %s failed, retrying in %.2f s",
         fn.function_name,

@@ -161,6 +161,32 @@ def test_an_event_older_than_the_maximum_age_is_discarded(
     assert record["responsePayload"]["errorMessage"] == "too old to retry"
 
 
+def test_a_backlog_queued_for_seconds_is_processed_not_discarded_as_too_old(
+    local_cloud, async_function, destination_queue
+):
+    # Twelve 1 s events on one function (at most 4 environments here) wait up to ~2 s in
+    # the queue: far under the 60 s minimum age on AWS, but over 60 s x the 0.01 scale of
+    # the retry waits. Only retry waits are shortened; queued time is real time.
+    local_cloud.client("lambda").put_function_event_invoke_config(
+        FunctionName=async_function,
+        MaximumEventAgeInSeconds=60,
+        DestinationConfig={
+            "OnSuccess": {"Destination": destination_queue["arn"]},
+            "OnFailure": {"Destination": destination_queue["arn"]},
+        },
+    )
+    for order in range(12):
+        invoke_async(local_cloud, async_function, {"sleep": 1.0, "order": order})
+
+    records: list[dict] = []
+    deadline = time.monotonic() + 60
+    while len(records) < 12 and time.monotonic() < deadline:
+        records += [json.loads(m["Body"]) for m in receive(local_cloud, destination_queue["url"])]
+    conditions = [r["requestContext"]["condition"] for r in records]
+    assert conditions == ["Success"] * 12
+    assert sorted(r["requestPayload"]["order"] for r in records) == list(range(12))
+
+
 def test_a_succeeding_event_sends_nothing_on_failure_and_a_record_on_success(
     local_cloud, async_function, destination_queue
 ):
