@@ -124,7 +124,7 @@ def inbox_path(url: str, outputs: dict, pngs: list[Path], count: int, queue_url:
     before = {e["executionArn"] for e in executions()}
     started = time.perf_counter()
     keys = upload(s3, outputs["data_bucket"], pngs, count, "inbox/scale/")
-    deadline = started + 1800
+    deadline = started + 3600
     while True:
         new = [e for e in executions() if e["executionArn"] not in before]
         finished = [e for e in new if e["status"] != "RUNNING"]
@@ -145,6 +145,7 @@ def inbox_path(url: str, outputs: dict, pngs: list[Path], count: int, queue_url:
             statuses.update(r["status"] for r in document["results"])
     time.sleep(2)
     alerts = drain_alerts(url, queue_url)
+    dead_letters = sqs_depth(client("sqs"), outputs["inbox_dead_letter_queue_url"])
     return {
         "images": count,
         "seconds": round(seconds, 1),
@@ -157,7 +158,17 @@ def inbox_path(url: str, outputs: dict, pngs: list[Path], count: int, queue_url:
         "unknown": len(set(seen) - set(keys)),
         "exactly_one_each": seen == Counter(keys),
         "alerts": dict(Counter(a.get("error_type") for a in alerts)),
+        "dead_letters": dead_letters,
     }
+
+
+def sqs_depth(sqs, queue_url: str) -> int:
+    """Messages in a queue, visible or in flight (the inbox's events that were given up on)."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(value) for value in attributes.values())
 
 
 def write_results(results: dict) -> None:
@@ -180,6 +191,12 @@ def write_results(results: dict) -> None:
             f"{r.get('missing', '-')} | {r.get('duplicated', '-')} | {r.get('unknown', '-')} | "
             f"{r.get('exactly_one_each', '-')} | {r.get('statuses', '-')} | {r.get('alerts')} |"
         )
+    if "inbox" in results["paths"]:
+        lines += [
+            "",
+            "Inbox events given up on (in the dead-letter queue): "
+            f"{results['paths']['inbox']['dead_letters']}.",
+        ]
     lines += [
         "",
         f"Memory of the local cloud and its workers afterwards: "
@@ -225,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     results["command"] = command
     write_results(results)
     print(f"wrote {RESULTS / 'batch_scale.md'} and {RESULTS / 'batch_scale.json'}")
-    ok = all(r.get("exactly_one_each") for r in results["paths"].values()) and all(
+    ok = all(r.get("exactly_one_each") for r in results["paths"].values())
+    ok = ok and results["paths"].get("inbox", {}).get("dead_letters", 0) == 0
+    ok = ok and all(
         results["paths"][name]["alerts"] == {"BatchItemsNotPassed": 1}
         for name in ("prefix", "list")
     )
