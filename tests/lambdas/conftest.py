@@ -27,6 +27,7 @@ from tests.lambdas.lambdas_constants import (
     RESULTS_BUCKET,
 )
 from tests.lambdas.lambdas_endpoint_stub import EndpointStub
+from tests.lambdas.lambdas_mutmut import handler_module_name, use_mutmut_names
 from tests.support.cifar import CifarImage, load_images
 
 
@@ -197,6 +198,7 @@ def load_handler(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
     that variable.
     """
     monkeypatch.syspath_prepend(str(LAMBDAS_DIR))
+    use_mutmut_names(monkeypatch)
 
     def load(name: str, **overrides: str | None) -> ModuleType:
         for variable, value in {**function_env(name, aws), **overrides}.items():
@@ -206,7 +208,7 @@ def load_handler(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
                 monkeypatch.setenv(variable, value)
         _forget_lambda_modules()
         spec = importlib.util.spec_from_file_location(
-            f"{name}_handler", LAMBDAS_DIR / name / "handler.py"
+            handler_module_name(name), LAMBDAS_DIR / name / "handler.py"
         )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -223,6 +225,7 @@ def load_handler(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
 def common(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
     """lambdas/common's modules, imported afresh, for tests of the helpers themselves."""
     monkeypatch.syspath_prepend(str(LAMBDAS_DIR))
+    use_mutmut_names(monkeypatch)
     _forget_lambda_modules()
     yield SimpleNamespace(
         images=importlib.import_module("common.images"),
