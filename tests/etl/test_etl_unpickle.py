@@ -9,7 +9,7 @@ import pickletools
 import numpy as np
 import pytest
 
-from etl.errors import ForbiddenPickleGlobalError
+from etl.errors import CorruptArchiveError, ForbiddenPickleGlobalError
 from etl.synthetic import dumps_py2
 from etl.unpickle import load_restricted
 
@@ -48,3 +48,28 @@ def test_builtin_callable_is_refused() -> None:
 
     with pytest.raises(ForbiddenPickleGlobalError, match=r"'builtins\.getattr'"):
         load_restricted(io.BytesIO(data), "meta")
+
+
+def test_refusal_says_what_a_cifar_pickle_may_hold() -> None:
+    data = pickle.dumps(getattr, protocol=3)
+
+    with pytest.raises(ForbiddenPickleGlobalError) as refused:
+        load_restricted(io.BytesIO(data), "cifar-100-python/meta")
+
+    assert str(refused.value) == (
+        "cifar-100-python/meta: pickle refers to forbidden global 'builtins.getattr'; "
+        "a CIFAR-100 pickle only holds numpy arrays, lists, bytes and ints"
+    )
+
+
+@pytest.mark.parametrize(
+    ("length", "cause"),
+    [(0, "EOFError: Ran out of input"), (40, "UnpicklingError: pickle data was truncated")],
+)
+def test_unreadable_pickle_error_names_the_member_and_the_cause(length: int, cause: str) -> None:
+    data = dumps_py2({b"data": np.zeros((2, 3072), np.uint8), b"fine_labels": [8, 48]})
+
+    with pytest.raises(CorruptArchiveError) as unreadable:
+        load_restricted(io.BytesIO(data[:length]), "cifar-100-python/train")
+
+    assert str(unreadable.value) == f"cifar-100-python/train: cannot read the pickle ({cause})"
