@@ -1,7 +1,9 @@
 """`python -m training local|sagemaker|pack|cv`: train the classifier and record the model.
 
 local      train here (train.py in a subprocess), pack model.tar.gz, upload it to the
-           artifacts bucket and write terraform/model.<target>.tfvars.json
+           artifacts bucket and write terraform/model.<target>.tfvars.json; an artifact
+           trained on the same data and recipe is reused (training/reuse.py; --force)
+deploy     upload a given model.tar.gz to the artifacts bucket and write the same record
 sagemaker  submit a SageMaker training job (--algorithm pytorch|builtin), wait, and
            write terraform/model.<target>.tfvars.json
 pack       pack a model directory as model.tar.gz (optionally vendoring onnxruntime)
@@ -90,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-upload", action="store_true", help="stop after packing (no bucket, no tfvars)"
     )
     local.add_argument(
+        "--force",
+        action="store_true",
+        help="train even when build/training holds an artifact for the same data and recipe",
+    )
+    local.add_argument(
         "--vendor-onnxruntime",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -112,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pytorch: do not ship onnxruntime in the artifact",
     )
+
+    deploy = commands.add_parser(
+        "deploy", help="upload a given model.tar.gz and record it (no training)"
+    )
+    deploy.add_argument("model", type=Path, help="a model.tar.gz (build/training/<job>/...)")
+    deploy.add_argument("--target", choices=("local", "aws"), default="local")
+    deploy.add_argument(
+        "--bucket", help="artifacts bucket (default: terraform output artifacts_bucket)"
+    )
+    deploy.add_argument("--tfvars-dir", type=Path, default=cloud.TERRAFORM_DIR)
 
     commands.add_parser("cv", help="cross-validate recipes and fit the serving temperature")
     pack = commands.add_parser("pack", help="pack a model directory as model.tar.gz")
@@ -146,8 +163,12 @@ def run(options: argparse.Namespace) -> dict:
             validation_fraction=options.validation_fraction, split_seed=options.split_seed,
             vendor_onnxruntime=options.target == "aws" if vendor is None else vendor,
             onnxruntime_wheel=options.onnxruntime_wheel, upload=not options.no_upload,
-            tfvars_dir=options.tfvars_dir,
+            tfvars_dir=options.tfvars_dir, force=options.force,
         ))  # fmt: skip
+    if options.command == "deploy":
+        from training.local_job import deploy
+
+        return deploy(options.model, options.target, options.bucket, options.tfvars_dir)
     from training.sagemaker_job import SageMakerJob
     from training.sagemaker_job import run as run_sagemaker
 

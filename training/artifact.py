@@ -67,6 +67,37 @@ def check_model_dir(model_dir: Path) -> None:
         raise ArtifactError(f"{model_dir} is not a complete model directory: missing {missing}")
 
 
+def check_tarball(path: Path, vendored: bool = False) -> Path:
+    """`path` if it is a model.tar.gz the endpoint can serve: a gzip'd tar with
+    REQUIRED_FILES as regular files at its root (and, `vendored`, code/lib/onnxruntime,
+    which the SageMaker PyTorch serving image lacks); else an ArtifactError saying what
+    is wrong."""
+    made_by = "`make train` writes one to build/training/<job>/model.tar.gz"
+    if not path.exists():
+        raise ArtifactError(f"{path} does not exist: {made_by}")
+    if not path.is_file():
+        raise ArtifactError(f"{path} is not a file: give the model.tar.gz itself ({made_by})")
+    try:
+        with tarfile.open(path, mode="r:gz") as archive:
+            files = {
+                member.name.removeprefix("./") for member in archive.getmembers() if member.isfile()
+            }
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise ArtifactError(f"{path} is not a gzip'd tar archive ({error}): {made_by}") from None
+    missing = [name for name in REQUIRED_FILES if name not in files]
+    if missing:
+        raise ArtifactError(
+            f"{path} is not a model artifact: missing {', '.join(missing)} at the archive's "
+            f"root (the endpoint serves model.onnx through code/inference.py); {made_by}"
+        )
+    if vendored and "code/lib/onnxruntime/__init__.py" not in files:
+        raise ArtifactError(
+            f"{path} has no code/lib/onnxruntime: the SageMaker PyTorch serving image lacks "
+            "onnxruntime; train with --target aws (or --vendor-onnxruntime) for AWS"
+        )
+    return path
+
+
 def _add(archive: tarfile.TarFile, path: Path, name: str) -> None:
     info = archive.gettarinfo(str(path), arcname=name)
     # Fixed owner and time: the same model directory packs to the same bytes.
