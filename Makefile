@@ -38,13 +38,13 @@ TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.j
 # Reads one Terraform output for TARGET (empty when there is no state yet).
 tf_output = $(shell $(PY) -m deployment.outputs $(1) --target $(TARGET) 2>/dev/null)
 
-.PHONY: help setup browser test lint checkov fmt etl eda package train classify monitor apply destroy plan \
+.PHONY: help setup browser test lint checkov fmt etl eda package train deploy-model classify monitor apply destroy plan diagrams \
         tf-config asl-validator local-up local-down local-status demo benchmark mutation clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "  Variables: TARGET=local|aws (default local), BUCKET=, SOURCE=, LABELS=, IMAGES="
+	@echo "  Variables: TARGET=local|aws (default local), BUCKET=, SOURCE=, LABELS=, IMAGES=, MODEL= (deploy-model), FORCE=1 (train)"
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON_BIN) -m venv $(VENV)
@@ -113,8 +113,15 @@ eda: setup ## One HTML page on the ETL output in DATA_DIR: samples, counts, pixe
 package: setup ## Build the Lambda zips in build/lambdas (reproducible byte for byte)
 	$(PY) lambdas/build.py --out build/lambdas
 
-train: setup ## Train the classifier (TARGET=local trains here; TARGET=aws runs a SageMaker job) and record model_data_url
-	$(PY) -m training $(if $(filter aws,$(TARGET)),sagemaker,local) --target $(TARGET)
+# TARGET=local reuses an artifact in build/training trained on the same data and recipe
+# (training/reuse.py) unless FORCE=1.
+train: setup ## Train the classifier (TARGET=local trains here, or reuses; FORCE=1 retrains; TARGET=aws: a SageMaker job) and record model_data_url
+	$(PY) -m training $(if $(filter aws,$(TARGET)),sagemaker,local) --target $(TARGET) \
+	  $(if $(and $(filter local,$(TARGET)),$(filter 1 yes true,$(FORCE))),--force)
+
+deploy-model: setup ## Upload MODEL=path/to/model.tar.gz to the artifacts bucket and record it for terraform (no training; then make apply)
+	@test -n "$(MODEL)" || { echo "usage: make deploy-model MODEL=build/training/<job>/model.tar.gz [TARGET=aws]"; exit 2; }
+	$(PY) -m training deploy "$(MODEL)" --target $(TARGET)
 
 classify: setup ## Run the workflow on IMAGES (files, folders or s3:// URIs; MODE=transform: the Batch Transform path) and print the results
 	@test -n "$(IMAGES)" || { echo "usage: make classify IMAGES='a.png b.png' [TARGET=aws]"; exit 2; }
@@ -122,6 +129,10 @@ classify: setup ## Run the workflow on IMAGES (files, folders or s3:// URIs; MOD
 
 monitor: setup ## Report (HTML + PNG plots) from the endpoint's captured data in reports/
 	$(PY) -m monitoring report --target $(TARGET) --out reports/monitoring $(MONITOR_ARGS)
+
+# Needs terraform (it renders the definitions as apply would) but no provider or cloud.
+diagrams: setup ## Redraw docs/state-machines.md (Mermaid) from the rendered state machine definitions
+	$(PY) -m deployment.asl_diagram --out docs/state-machines.md
 
 plan: package tf-config ## terraform plan for TARGET
 	$(TF) init -input=false -backend=false >/dev/null

@@ -6,7 +6,6 @@ every test that needs them skips and says why."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,18 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from deployment.asl_render import RenderError, render_definitions
 from tests.support.builds import BuildError, build_lambda_zips, write_terraform_cli_config
-from tests.terraform.helpers import (
-    REFERENCE,
-    RENDER_LOCALS_FROM,
-    RENDER_TARGETS,
-    TERRAFORM_DIR,
-    deployed_definitions,
-    explain,
-    hcl_blocks,
-    run_terraform,
-    stand_in,
-)
+from tests.terraform.helpers import TERRAFORM_DIR, explain, run_terraform
 
 
 @pytest.fixture(scope="session")
@@ -88,33 +78,10 @@ def state_machine_definitions(
     terraform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, str]]:
     """{target: {state machine: definition JSON}}: every definition workflow.tf deploys,
-    rendered by terraform from the real templates through workflow.tf's own locals
-    (RENDER_LOCALS_FROM), for the AWS and the local-cloud variables (RENDER_TARGETS).
-    The state machine's name is its local without `_definition` (single_image, batch)."""
-    names = deployed_definitions()
-    assert names, "terraform/workflow.tf hands no `definition = local.<name>` to a state machine"
-    locals_text = "\n\n".join(
-        REFERENCE.sub(stand_in, block)
-        for source in RENDER_LOCALS_FROM
-        for block in hcl_blocks((TERRAFORM_DIR / source).read_text(encoding="utf-8"), "locals")
-    )
-    outputs = "\n".join(
-        f'output "{name.removesuffix("_definition")}" {{\n  value = local.{name}\n}}\n'
-        for name in names
-    )
-    rendered = {}
-    for target, var_files in RENDER_TARGETS.items():
-        work = tmp_path_factory.mktemp(f"render-asl-{target}")
-        shutil.copytree(TERRAFORM_DIR / "templates", work / "templates")
-        shutil.copy(TERRAFORM_DIR / "variables.tf", work / "variables.tf")
-        (work / "locals.tf").write_text(locals_text + "\n", encoding="utf-8")
-        (work / "outputs.tf").write_text(outputs, encoding="utf-8")
-        env = {**terraform_env, "TF_DATA_DIR": str(work / ".terraform")}
-        flags = [f"-var-file={(TERRAFORM_DIR / f).as_posix()}" for f in var_files]
-        for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false", *flags]):
-            result = run_terraform(args, work, env)
-            assert result.returncode == 0, f"rendering in {work}: {explain(result)}"
-        output = run_terraform(["output", "-json"], work, env)
-        assert output.returncode == 0, explain(output)
-        rendered[target] = {name: o["value"] for name, o in json.loads(output.stdout).items()}
-    return rendered
+    rendered by terraform from the real templates through workflow.tf's own locals, for
+    the AWS and the local-cloud variables (deployment/asl_render.py, which the state
+    machine drawings use too)."""
+    try:
+        return render_definitions(tmp_path_factory.mktemp("render-asl"), terraform_env)
+    except RenderError as exc:
+        pytest.fail(str(exc))

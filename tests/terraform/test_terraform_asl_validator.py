@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.terraform.helpers import RENDER_TARGETS, REPO_ROOT, deployed_definitions
+from deployment.asl_render import RENDER_TARGETS, deployed_definitions
+from tests.terraform.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.terraform
 
