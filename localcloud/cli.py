@@ -72,7 +72,7 @@ def _reset_terraform_state(port: int) -> None:
         print("  the new cloud is empty: `make apply`, `make etl`, `make train` deploy again")
 
 
-def up(port: int, reset_terraform_state: bool = True) -> int:
+def up(port: int, reset_terraform_state: bool = True, iam: bool = True) -> int:
     running = health(port)
     if running:
         print(f"local cloud already running on {url(port)} (pid {running['pid']})")
@@ -87,7 +87,8 @@ def up(port: int, reset_terraform_state: bool = True) -> int:
     started = time.monotonic()
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "localcloud", "serve", "--port", str(port)],
+            [sys.executable, "-m", "localcloud", "serve", "--port", str(port)]
+            + ([] if iam else ["--iam", "off"]),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -200,9 +201,11 @@ def status(port: int) -> int:
     return 0
 
 
-def serve(port: int) -> int:
+def serve(port: int, iam: bool = True) -> int:
+    from . import iam_enforcement
     from .server import LocalCloudServer, PortInUseError
 
+    iam_enforcement.configure(iam)
     try:
         server = LocalCloudServer(port)
     except PortInUseError as exc:
@@ -215,6 +218,7 @@ def serve(port: int) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(f"local cloud serving on {server.url} (pid {os.getpid()}); Ctrl-C stops it", flush=True)
+    print(f"  IAM for the workload's roles: {'enforced' if iam else 'off (--iam off)'}", flush=True)
     try:
         server.serve_forever()
     finally:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from . import (
     events_targets,
+    iam_enforcement,
+    iam_service_roles,
     lambda_invoke,
     s3_bucket_policy,
     s3_notifications,
@@ -147,6 +149,15 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ("moto.sagemaker.responses", "SageMakerResponse.create_model", ("self",)),
     ("moto.sagemaker.responses", "SageMakerResponse.sagemaker_backend", ()),
     ("moto.sagemaker.models", "FakeEndpoint._process_production_variants", ("self",)),
+    (
+        "moto.core.authorization",
+        "ActionAuthenticatorMixin._authenticate_and_authorize_action",
+        ("self", "iam_request_cls", "resource"),
+    ),
+    *[
+        (module, "boto_client_for", ("region", "service", "state_credentials"))
+        for module in iam_enforcement.SFN_CLIENT_MODULES
+    ],
 ]
 
 _installed: dict[str, WorkerPool] = {}
@@ -168,6 +179,8 @@ def install(scratch: Path, port: int) -> WorkerPool:
     sagemaker_control.install(scratch)
     events_targets.install()
     sagemaker_runtime.install()
+    iam_enforcement.install()
+    iam_service_roles.install()
     _installed["pool"] = pool
     return pool
 

@@ -129,6 +129,7 @@ def function_spec(fn: LambdaFunction) -> FunctionSpec:
         code_sha256=fn.code_sha_256,
         environment=tuple(sorted((fn.environment_vars or {}).items())),
         ephemeral_mb=int(getattr(fn, "ephemeral_storage", None) or 512),
+        role=fn.role or "",
     )
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from lambdas.runtime_site import build_runtime_site
 
+from . import iam_enforcement
 from .pipe_worker import PipeWorker
 
 RUNTIME_SCRIPT = Path(__file__).with_name("_lambda_runtime.py")
@@ -65,6 +66,7 @@ class FunctionSpec:
     code_sha256: str
     environment: tuple[tuple[str, str], ...] = field(default=())
     ephemeral_mb: int = DEFAULT_EPHEMERAL_MB
+    role: str = ""
 
 
 def _interpreter_candidates(version: str) -> list[str]:
@@ -218,9 +220,8 @@ class LambdaWorker(PipeWorker):
                 "LAMBDA_TASK_ROOT": "/var/task",
                 "LAMBDA_RUNTIME_DIR": "/var/runtime",
                 "_HANDLER": spec.handler,
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_SESSION_TOKEN": "test",
+                # The execution role's session (issue 16): its calls are the role's.
+                **iam_enforcement.function_credentials(spec.role, spec.name, spec.region),
                 # Handlers create plain boto3 clients; this routes them back here.
                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
             }

@@ -43,6 +43,7 @@ from moto.s3.models import s3_backends
 
 from deployment.s3uri import S3Uri, S3UriError
 
+from . import iam_enforcement, iam_service_roles
 from .pipe_worker import PipeWorker
 
 LOG = logging.getLogger(__name__)
@@ -248,6 +249,12 @@ def start_model_worker(
     account_id: str, model: Any, scratch: Path, log: Any | None = None
 ) -> ModelWorker:
     container = container_of(model)
+    try:  # the model's execution role reads the artifact (issue 16)
+        iam_service_roles.check_model_read(model, container["ModelDataUrl"])
+    except iam_enforcement.AccessDeniedError as denied:
+        raise ModelLoadError(
+            f"Could not access model data at {container['ModelDataUrl']}: {denied}"
+        ) from None
     tarball = fetch_object(account_id, container["ModelDataUrl"])
     model_dir = unpack_artifact(tarball, scratch)
     return ModelWorker(model_dir, dict(container.get("Environment") or {}), log)

@@ -13,7 +13,6 @@ evaluated as secure transport; a condition on any other key does not hold.
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import json
 from typing import Any
@@ -21,40 +20,9 @@ from typing import Any
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.s3.models import FakeBucket
 
+from .iam_conditions import conditions_hold
+
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
-_MATCHERS = {
-    "Bool": lambda actual, expected: actual.lower() == expected.lower(),
-    "StringEquals": lambda actual, expected: actual == expected,
-    "StringLike": fnmatch.fnmatchcase,
-    "ArnEquals": lambda actual, expected: actual == expected,
-    "ArnLike": fnmatch.fnmatchcase,
-}
-
-
-def _holds(operator: str, key: str, expected: Any) -> bool:
-    """One condition, IAM-style: any expected value matches; a missing key never does."""
-    if operator == "Null":
-        return (key not in REQUEST_CONTEXT) == (str(expected).lower() == "true")
-    if_exists = operator.endswith("IfExists")
-    operator = operator.removesuffix("IfExists")
-    if key not in REQUEST_CONTEXT:
-        return if_exists
-    negated = "Not" in operator
-    matcher = _MATCHERS.get(operator.replace("Not", ""))
-    if matcher is None:
-        return False  # an operator we do not model: the statement does not apply
-    values = expected if isinstance(expected, list) else [expected]
-    matched = any(matcher(REQUEST_CONTEXT[key], str(v)) for v in values)
-    return matched != negated
-
-
-def conditions_hold(statement: dict[str, Any]) -> bool:
-    """Every condition of the statement holds for the request context."""
-    return all(
-        _holds(operator, key, expected)
-        for operator, pairs in (statement.get("Condition") or {}).items()
-        for key, expected in pairs.items()
-    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -68,7 +36,9 @@ def applicable_policy(policy: str | bytes) -> IAMPolicy | None:
     statements = document["Statement"]
     statements = statements if isinstance(statements, list) else [statements]
     applicable = [
-        {k: v for k, v in s.items() if k != "Condition"} for s in statements if conditions_hold(s)
+        {k: v for k, v in s.items() if k != "Condition"}
+        for s in statements
+        if conditions_hold(s, REQUEST_CONTEXT)
     ]
     if not applicable:
         return None

@@ -38,6 +38,7 @@ from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import FakeTransformJob, Model, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
+from . import iam_service_roles
 from .data_capture import CaptureWriter
 from .lambda_workers import LogSink
 from .model_server import (
@@ -144,8 +145,18 @@ def _deploy(backend: SageMakerModelBackend, endpoint: Any, config_name: str) -> 
     deployment = Deployment(config_name, hosts, weights, capture)
     if capture.get("EnableCapture", True) and capture.get("DestinationS3Uri"):
         s3 = s3_backends[backend.account_id]["global"]
+        first_model = backend.describe_model(config["ProductionVariants"][0]["ModelName"])
 
-        def put(bucket: str, key: str, body: bytes) -> None:
+        def put(bucket: str, key: str, body: bytes, model: Any = first_model) -> None:
+            # Capture is written with the model's execution role (issue 16); a denial is
+            # logged by the writer and the records are lost, as SageMaker loses them.
+            iam_service_roles.check_s3(
+                model.execution_role_arn,
+                iam_service_roles.SAGEMAKER_SESSION,
+                backend.region_name,
+                "s3:PutObject",
+                f"{bucket}/{key}",
+            )
             s3.put_object(bucket, key, body)
 
         deployment.captures = {

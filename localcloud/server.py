@@ -34,6 +34,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from . import (
     DEFAULT_HOST,
     extensions,
+    iam_enforcement,
     paths,
     s3_notifications,
     sagemaker_control,
@@ -115,6 +116,9 @@ class AdminMiddleware:
             if route == ("POST", "s3/drain"):
                 drained = s3_notifications.drain(float(body.get("timeout", 30)))
                 return _json(start_response, "200 OK", {"drained": drained})
+            iam_answer = iam_enforcement.admin(route[0], route[1], body)
+            if iam_answer is not None:
+                return _json(start_response, "200 OK", iam_answer)
         except (KeyError, ValueError, TypeError) as exc:
             return _json(start_response, "400 Bad Request", {"error": str(exc)})
         return _json(start_response, "404 Not Found", {"error": f"no admin route {route}"})

@@ -74,6 +74,17 @@ data "aws_iam_policy_document" "sagemaker" {
       values   = ["${local.models_prefix}*"]
     }
   }
+  # The model the endpoint serves may live outside the artifacts bucket (a model trained
+  # elsewhere, the tests' own): the role must read exactly that object, or the endpoint
+  # fails with "Could not access model data" (found by the local cloud's IAM, issue 16).
+  dynamic "statement" {
+    for_each = var.model_data_url == null ? [] : [var.model_data_url]
+    content {
+      sid       = "ReadDeployedModel"
+      actions   = ["s3:GetObject"]
+      resources = ["arn:${local.partition}:s3:::${trimprefix(statement.value, "s3://")}"]
+    }
+  }
   statement {
     sid       = "WriteDataCapture"
     actions   = ["s3:PutObject"]

@@ -59,9 +59,22 @@ def lambda_role(local_cloud: LocalCloud) -> str:
             }
         ],
     }
-    return iam.create_role(RoleName="test-lambda", AssumeRolePolicyDocument=json.dumps(trust))[
+    arn = iam.create_role(RoleName="test-lambda", AssumeRolePolicyDocument=json.dumps(trust))[
         "Role"
     ]["Arn"]
+    # The local cloud enforces IAM for the workload (issue 16): the probe functions and
+    # machines on this role stand in for any code, so the role may do anything. The
+    # deployment's own roles are tested as Terraform writes them (test_deployed_iam.py).
+    allow_all = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.put_role_policy(
+        RoleName="test-lambda",
+        PolicyName="probe-may-do-anything",
+        PolicyDocument=json.dumps(allow_all),
+    )
+    return arn
 
 
 @pytest.fixture(scope="session")

@@ -89,9 +89,9 @@ def test_transient_endpoint_failure_is_retried_then_succeeds(deployment):
 def test_batch_over_a_list_finishes_every_item_with_its_status(deployment):
     confident, unsure = deployment.images["confident"], deployment.images["unsure"]
     items = [
-        deployment.upload("batch-list/confident.png", confident.path.read_bytes()),
-        deployment.upload("batch-list/unsure.png", unsure.path.read_bytes()),
-        deployment.upload("batch-list/broken.png", b"not an image"),
+        deployment.upload("inputs/batch-list/confident.png", confident.path.read_bytes()),
+        deployment.upload("inputs/batch-list/unsure.png", unsure.path.read_bytes()),
+        deployment.upload("inputs/batch-list/broken.png", b"not an image"),
     ]
 
     execution = deployment.run("batch_state_machine_arn", {"images": items})
@@ -107,20 +107,20 @@ def test_batch_over_a_list_finishes_every_item_with_its_status(deployment):
     results = deployment.results(summary["results_uri"])
     statuses = {r["s3_key"]: r["status"] for r in results["results"]}
     assert statuses == {
-        "batch-list/confident.png": "passed",
-        "batch-list/unsure.png": "low_confidence",
-        "batch-list/broken.png": "error",
+        "inputs/batch-list/confident.png": "passed",
+        "inputs/batch-list/unsure.png": "low_confidence",
+        "inputs/batch-list/broken.png": "error",
     }
 
 
 def test_batch_over_a_prefix_finishes_every_item(deployment):
     scored = deployment.images["all"][-5:]
     for image in scored:
-        deployment.upload(f"batch-prefix/{image.path.name}", image.path.read_bytes())
+        deployment.upload(f"inputs/batch-prefix/{image.path.name}", image.path.read_bytes())
     bucket = deployment.output("data_bucket")
 
     execution = deployment.run(
-        "batch_state_machine_arn", {"s3_bucket": bucket, "s3_prefix": "batch-prefix/"}
+        "batch_state_machine_arn", {"s3_bucket": bucket, "s3_prefix": "inputs/batch-prefix/"}
     )
 
     assert execution["status"] == "SUCCEEDED"

@@ -1,0 +1,52 @@
+"""IAM policy conditions, evaluated against one request's context keys.
+
+moto 5.2.5 checks conditions only in role trust policies, and a statement whose
+condition does not hold comes back DENIED even when it is an Allow. Here a statement
+applies only when every condition holds ("IAM JSON policy elements: Condition", IAM
+User Guide: all operators ANDed, any value of one key ORed; a key missing from the
+context makes a condition false, except with `...IfExists` and `Null`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from typing import Any
+
+_MATCHERS = {
+    "Bool": lambda actual, expected: actual.lower() == expected.lower(),
+    "StringEquals": lambda actual, expected: actual == expected,
+    "StringEqualsIgnoreCase": lambda actual, expected: actual.lower() == expected.lower(),
+    "StringLike": fnmatch.fnmatchcase,
+    "ArnEquals": lambda actual, expected: actual == expected,
+    "ArnLike": fnmatch.fnmatchcase,
+}
+
+
+def holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) -> bool:
+    """One condition: any expected value matches; a missing key never does.
+    Condition key names are case-insensitive, their values are not."""
+    context = {name.lower(): value for name, value in context.items()}
+    key = key.lower()
+    if operator == "Null":
+        return (key not in context) == (str(expected).lower() == "true")
+    if_exists = operator.endswith("IfExists")
+    operator = operator.removesuffix("IfExists")
+    if key not in context:
+        return if_exists
+    negated = "Not" in operator
+    matcher = _MATCHERS.get(operator.replace("Not", ""))
+    if matcher is None:
+        return False  # an operator we do not model: the statement does not apply
+    values = expected if isinstance(expected, list) else [expected]
+    matched = any(matcher(context[key], str(v)) for v in values)
+    return matched != negated
+
+
+def conditions_hold(statement: Mapping[str, Any], context: Mapping[str, str]) -> bool:
+    """Every condition of the statement holds for the request context."""
+    return all(
+        holds(operator, key, expected, context)
+        for operator, pairs in (statement.get("Condition") or {}).items()
+        for key, expected in pairs.items()
+    )

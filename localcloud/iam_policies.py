@@ -1,0 +1,155 @@
+"""Policy evaluation for one request of a role session, within one account.
+
+"Policy evaluation logic" (IAM User Guide): an explicit Deny in any applicable policy
+wins; otherwise, within one account, an Allow in the principal's identity-based
+policies or in the resource's resource-based policy allows the request; with neither
+it is implicitly denied. Action and Resource matching is moto's (`IAMPolicyStatement`,
+`*` wildcards); what moto does not do is added here: conditions with the request's
+context keys (`iam_conditions`), `NotResource`, the principal of a resource-based
+statement, and which statement allowed what (to find statements no request needs).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iam.models import iam_backends
+
+from .iam_conditions import conditions_hold
+from .iam_sessions import Session
+
+
+class Decision(Enum):
+    ALLOWED = "allowed"
+    IMPLICIT_DENY = "no identity-based policy allows"
+    IDENTITY_DENY = "with an explicit deny in an identity-based policy"
+    RESOURCE_DENY = "with an explicit deny in a resource-based policy"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one call needs: an action on a resource, with its condition keys and the
+    resource's own policy (bucket, topic, queue or function policy), if any."""
+
+    action: str
+    resource: str
+    context: dict[str, str] = field(default_factory=dict)
+    resource_policy: str | None = None
+
+    def denied_message(self, principal: str, decision: Decision) -> str:
+        """AWS's wording ("Troubleshoot access denied error messages", IAM User Guide)."""
+        why = (
+            f"because no identity-based policy allows the {self.action} action"
+            if decision is Decision.IMPLICIT_DENY
+            else decision.value
+        )
+        return (
+            f"User: {principal} is not authorized to perform: {self.action} "
+            f"on resource: {self.resource} {why}"
+        )
+
+
+def _statements(document: str | dict) -> list[dict[str, Any]]:
+    policy = json.loads(document) if isinstance(document, str | bytes) else document
+    statements = policy.get("Statement", [])
+    return statements if isinstance(statements, list) else [statements]
+
+
+def identity_policies(session: Session) -> list[tuple[str, str]]:
+    """(policy name, document) of the role's inline and attached policies."""
+    backend = iam_backends[session.account_id][session.partition]
+    role = backend.get_role_by_arn(session.role_arn)
+    policies = list(role.policies.items())
+    for arn, policy in role.managed_policies.items():
+        default = next(v for v in policy.versions if v.is_default)
+        policies.append((arn, default.document))
+    return policies
+
+
+def _principal_matches(statement: dict[str, Any], session: Session) -> bool:
+    """A resource-based statement names this role session (or everyone)."""
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    names = principal.get("AWS", [])
+    names = names if isinstance(names, list) else [names]
+    account_root = f"arn:{session.partition}:iam::{session.account_id}:root"
+    wanted = {"*", session.role_arn, session.arn}
+    if statement.get("Effect") == "Deny":
+        # Naming the account applies a Deny to everyone in it; an Allow for the
+        # account only delegates to the account's own IAM policies.
+        wanted |= {account_root, session.account_id}
+    return bool(wanted & set(names))
+
+
+def statement_result(statement: dict[str, Any], request: Request) -> PermissionResult:
+    """One statement's verdict on the request: PERMITTED, DENIED or NEUTRAL."""
+    if not conditions_hold(statement, request.context):
+        return PermissionResult.NEUTRAL
+    core = {k: v for k, v in statement.items() if k not in ("Condition", "Principal", "Sid")}
+    if "NotResource" in core:  # moto treats a statement without Resource as matching all
+        excluded = IAMPolicyStatement({**core, "Resource": core.pop("NotResource")})
+        if excluded._check_element_matches("Resource", request.resource):
+            return PermissionResult.NEUTRAL
+        core["Resource"] = "*"
+    if not core.get("Resource"):
+        return PermissionResult.NEUTRAL
+    return IAMPolicyStatement(core).is_action_permitted(request.action, request.resource)
+
+
+class UsageLedger:
+    """Which identity statements allowed at least one request, per role."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._used: dict[str, set[tuple[str, str]]] = defaultdict(set)
+
+    def record(self, role_arn: str, policy: str, sid: str) -> None:
+        with self._lock:
+            self._used[role_arn].add((policy, sid))
+
+    def report(self) -> dict[str, list[dict[str, str]]]:
+        with self._lock:
+            return {
+                role: [{"policy": p, "sid": s} for p, s in sorted(used)]
+                for role, used in self._used.items()
+            }
+
+    def clear(self) -> None:
+        with self._lock:
+            self._used.clear()
+
+
+USAGE = UsageLedger()
+
+
+def evaluate(session: Session, request: Request) -> Decision:
+    """The decision for the role session's request, as AWS's evaluation logic gives it."""
+    allowed_by: list[tuple[str, str]] = []
+    for name, document in identity_policies(session):
+        for index, statement in enumerate(_statements(document)):
+            result = statement_result(statement, request)
+            if result is PermissionResult.DENIED:
+                return Decision.IDENTITY_DENY
+            if result is PermissionResult.PERMITTED:
+                allowed_by.append((name, str(statement.get("Sid") or f"#{index}")))
+    resource_allows = False
+    if request.resource_policy:
+        for statement in _statements(request.resource_policy):
+            if not _principal_matches(statement, session):
+                continue
+            result = statement_result(statement, request)
+            if result is PermissionResult.DENIED:
+                return Decision.RESOURCE_DENY
+            resource_allows = resource_allows or result is PermissionResult.PERMITTED
+    for name, sid in allowed_by:
+        USAGE.record(session.role_arn, name, sid)
+    return Decision.ALLOWED if allowed_by or resource_allows else Decision.IMPLICIT_DENY
