@@ -2,14 +2,15 @@
 
     python -m workflow.demo [--port 4566] [--source ARCHIVE] [--epochs N]
 
-1. start the local cloud (if it is not running)      6. classify a confident test image
-2. terraform apply (workspace `local`)               7. ... and a low-confidence one (alerts)
-3. ETL of CIFAR-100 into the data bucket             8. a batch in one execution
-4. train a quick model, upload it                    9. a batch started by uploads to inbox/
-5. terraform apply again: the endpoint              10. the monitoring report from data capture
+1. start the local cloud (if it is not running)      7. classify a confident test image
+2. terraform apply (workspace `local`)               8. ... and a low-confidence one (alerts)
+3. ETL of CIFAR-100 into the data bucket             9. a batch in one execution
+4. train a quick model (or reuse one), upload it    10. a batch started by uploads to inbox/
+5. terraform apply again: the endpoint              11. the monitoring report from data capture
+6. every test image through the endpoint: its accuracy
 
-It ends with the run's result (test accuracy, outcomes per path, latency per image,
-alerts sent, time per step) and where everything is.
+It ends with the run's result (test accuracy at training and at the endpoint, outcomes
+per path, latency per image, alerts sent, time per step) and where everything is.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from deployment.s3uri import S3Uri
 from deployment.target import DEFAULT_LOCAL_PORT, Target, TargetError, local_environment, local_url
 from localcloud import cli, paths
 from workflow.classify import REQUIRED_OUTPUTS, Row, report, run_workflow
+from workflow.endpoint_accuracy import EndpointAccuracy, endpoint_accuracy, labelled_images
 from workflow.scoring import score_images
 
 REPO = paths.REPO_ROOT
@@ -55,6 +57,7 @@ class DemoResult:
     """What the run measured, for its final block."""
 
     test_accuracy: float | None = None  # the trained model's, on the test split
+    endpoint: EndpointAccuracy | None = None  # the endpoint's answers on the same split
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # path -> outcome -> n
     latencies: dict[str, list[float]] = field(default_factory=dict)  # path -> s per image
     alerts: list[str] = field(default_factory=list)  # subjects
@@ -68,6 +71,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
+def endpoint_line(at: EndpointAccuracy) -> str:
+    failed = f"; {at.failed} failed, first: {at.first_error}" if at.failed else ""
+    return (
+        f"  at the endpoint {at.accuracy:.1%} ({at.correct}/{at.total} test images right, "
+        f"each through InvokeEndpoint{failed})"
+    )
+
+
 def format_result(result: DemoResult) -> list[str]:
     """The run's result, one fact a line (the block `make demo` ends with)."""
     lines = []
@@ -77,6 +88,8 @@ def format_result(result: DemoResult) -> list[str]:
         if accuracy is not None
         else "  test accuracy   - (training recorded none)"
     )
+    if result.endpoint:
+        lines.append(endpoint_line(result.endpoint))
     for path, counts in result.counts.items():
         total = sum(counts.values())
         parts = ", ".join(f"{n} {outcome.replace('_', ' ')}" for outcome, n in counts.items())
@@ -315,7 +328,8 @@ def demo(port: int, source: str, epochs: int | None) -> int:
         env,
         "ETL",
     )
-    step("train the model" + (f" ({epochs} epochs)" if epochs else " (the recipe's defaults)"))
+    recipe = f"{epochs} epochs" if epochs else "the recipe's defaults"
+    step(f"train the model ({recipe}), or reuse one trained on the same data and recipe")
     epochs_flag = ["--epochs", str(epochs)] if epochs else []
     run(
         [sys.executable, "-m", "training", "local", "--target", "local", *epochs_flag],
@@ -324,7 +338,11 @@ def demo(port: int, source: str, epochs: int | None) -> int:
     )
     step("terraform apply with the model: the endpoint")
     terraform_apply(port, env, with_model=True)
-    outputs = target.require_outputs(*REQUIRED_OUTPUTS, refresh=True)
+    outputs = target.require_outputs(*REQUIRED_OUTPUTS, "endpoint_name", refresh=True)
+    test_images = labelled_images(DATA_DIR, "test")
+    step(f"accuracy at the endpoint: the {len(test_images)} test images through InvokeEndpoint")
+    result.endpoint = endpoint_accuracy(target, outputs["endpoint_name"], test_images)
+    print(endpoint_line(result.endpoint))
     with tempfile.TemporaryDirectory() as work:
         model_dir = model_artifact(target, Path(work))
         result.test_accuracy = recorded_test_accuracy(model_dir)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from workflow.demo import DemoResult, format_result, percentile
+from workflow.endpoint_accuracy import EndpointAccuracy
 
 
 def test_result_block_formats_every_number():
     result = DemoResult(
         test_accuracy=0.9300000071525574,
+        endpoint=EndpointAccuracy(correct=185, total=200),
         counts={
             "single": {"passed": 1, "low_confidence": 1},
             "batch": {"passed": 6, "low_confidence": 2},
@@ -21,6 +23,7 @@ def test_result_block_formats_every_number():
 
     assert format_result(result) == [
         "  test accuracy   93.0% (the trained model on the test split)",
+        "  at the endpoint 92.5% (185/200 test images right, each through InvokeEndpoint)",
         "  single path     2 images: 1 passed, 1 low confidence",
         "  batch path      8 images: 6 passed, 2 low confidence",
         "  inbox path      8 images: 6 passed, 2 low confidence, 0 error",
@@ -44,3 +47,16 @@ def test_result_block_without_accuracy_or_alerts():
 def test_percentile_is_nearest_rank():
     values = [float(v) for v in range(1, 21)]
     assert (percentile(values, 50), percentile(values, 95)) == (10.0, 19.0)
+
+
+def test_result_block_names_failed_endpoint_invocations_and_the_first_error():
+    endpoint = EndpointAccuracy(
+        correct=190, total=200, failed=2, first_error="x.png: ModelError (424): bad"
+    )
+
+    lines = format_result(DemoResult(endpoint=endpoint))
+
+    assert lines[1] == (
+        "  at the endpoint 95.0% (190/200 test images right, each through InvokeEndpoint; "
+        "2 failed, first: x.png: ModelError (424): bad)"
+    )
