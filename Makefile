@@ -149,8 +149,8 @@ apply: package tf-config ## terraform apply for TARGET, with progress (local: th
 destroy: setup tf-config ## terraform destroy for TARGET, with progress
 	$(TF_PROGRESS) destroy $(TF_VARFILES)
 
-local-up: setup ## Start the local cloud on 127.0.0.1:LOCAL_PORT (default 4566) in the background
-	$(PY) -m localcloud up --port $(LOCAL_PORT)
+local-up: setup ## Start the local cloud on 127.0.0.1:LOCAL_PORT (default 4566) in the background; LOCAL_IAM=off stops enforcing IAM
+	$(PY) -m localcloud up --port $(LOCAL_PORT) $(if $(LOCAL_IAM),--iam $(LOCAL_IAM))
 
 local-down: setup ## Stop the local cloud (its state is in memory and goes with it)
 	$(PY) -m localcloud down --port $(LOCAL_PORT)
