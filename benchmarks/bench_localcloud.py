@@ -73,7 +73,8 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-def start(kind: str, port: int, state: Path) -> tuple[subprocess.Popen, float]:
+def start(kind: str, port: int, state: Path, root: Path = REPO) -> tuple[subprocess.Popen, float]:
+    """A server from the code under `root` (another checkout: a baseline to compare with)."""
     if kind == "localcloud":
         command = [PYTHON, "-m", "localcloud", "serve", "--port", str(port)]
         probe = f"http://127.0.0.1:{port}/_localcloud/health"
@@ -84,7 +85,7 @@ def start(kind: str, port: int, state: Path) -> tuple[subprocess.Popen, float]:
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
-        cwd=REPO,
+        cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -167,12 +168,15 @@ def deploy(url: str, work: Path, artifact: Path) -> tuple[dict, float]:
 
 
 @contextlib.contextmanager
-def deployed_cloud(work: Path, artifact: Path) -> Iterator[tuple[str, dict, subprocess.Popen]]:
-    """A fresh local cloud with the real Terraform configuration (and the model) applied:
-    (url, Terraform outputs, the server process); stopped on the way out."""
+def deployed_cloud(
+    work: Path, artifact: Path, root: Path = REPO
+) -> Iterator[tuple[str, dict, subprocess.Popen]]:
+    """A fresh local cloud (its code from `root`) with this checkout's Terraform
+    configuration (and the model) applied: (url, Terraform outputs, the server process);
+    stopped on the way out."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process, _ = start("localcloud", port, work)
+    process, _ = start("localcloud", port, work, root)
     try:
         print("terraform apply", flush=True)
         outputs, _ = deploy(url, work, artifact)
@@ -181,8 +185,11 @@ def deployed_cloud(work: Path, artifact: Path) -> Iterator[tuple[str, dict, subp
         stop(process)
 
 
-def run_execution(sfn, machine: str, payload: dict) -> tuple[float, str, dict]:
-    """(seconds, outcome, output): outcome is SUCCEEDED or the execution's error name."""
+def run_execution(
+    sfn, machine: str, payload: dict, poll_s: float = 0.05
+) -> tuple[float, str, dict]:
+    """(seconds, outcome, output): outcome is SUCCEEDED or the execution's error name;
+    the status is polled every `poll_s` (the measure's resolution)."""
     started = time.perf_counter()
     arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))["executionArn"]
     while True:
@@ -194,7 +201,7 @@ def run_execution(sfn, machine: str, payload: dict) -> tuple[float, str, dict]:
                 outcome,
                 json.loads(execution.get("output") or "{}"),
             )
-        time.sleep(0.05)
+        time.sleep(poll_s)
 
 
 def percentile(values: list[float], q: float) -> float:

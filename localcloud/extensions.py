@@ -22,6 +22,7 @@ from . import (
     stepfunctions_history,
     stepfunctions_lambda,
     stepfunctions_map,
+    stepfunctions_parse,
 )
 from .lambda_workers import WorkerPool
 
@@ -172,6 +173,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     lambda_invoke.install(pool)
     stepfunctions_api.install()
     stepfunctions_map.install()
+    stepfunctions_parse.install()
     stepfunctions_history.install()
     stepfunctions_lambda.install()
     s3_notifications.install()

@@ -61,7 +61,6 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
     ProgramStopped,
     ProgramTimedOut,
 )
-from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
 # "Exporting to Amazon S3" (ResultWriter (Map)): a result file grows to at most 5 GB,
@@ -302,7 +301,8 @@ def _integer_percentages_as_floats(node: Any) -> Any:
 
 def as_moto_parses_it(definition: str) -> str:
     """moto's grammar takes only a decimal ToleratedFailurePercentage (100.0, not 100);
-    AWS takes any number from 0 to 100. Text that is no JSON is left to the parser."""
+    AWS takes any number from 0 to 100. Text that is no JSON is left to the parser.
+    (Applied to every parse by stepfunctions_parse.)"""
     if "ToleratedFailurePercentage" not in definition:
         return definition
     try:
@@ -310,14 +310,6 @@ def as_moto_parses_it(definition: str) -> str:
     except (TypeError, ValueError):
         return definition
     return json.dumps(_integer_percentages_as_floats(document))
-
-
-def _wrap_parse(original: Any) -> Any:
-    def parse(definition: str) -> Any:
-        return original(as_moto_parses_it(definition))
-
-    parse.__wrapped__ = original  # type: ignore[attr-defined]
-    return staticmethod(parse)
 
 
 def _list_objects_v2(env: Environment, resource_runtime_part: Any, state_credentials: Any) -> None:
@@ -335,7 +327,6 @@ def _list_objects_v2(env: Environment, resource_runtime_part: Any, state_credent
 
 def install() -> None:
     ItemReaderS3._handle_list_objects_v2 = staticmethod(_list_objects_v2)
-    AmazonStateLanguageParser.parse = _wrap_parse(AmazonStateLanguageParser.parse)
     DistributedItemProcessorWorker._eval_job = _wrap_eval_job(
         DistributedItemProcessorWorker._eval_job
     )

@@ -1,0 +1,54 @@
+"""Each state machine definition is parsed once, not once per execution.
+
+moto 5.2.5 parses the definition's text with its ANTLR grammar at every StartExecution
+(`ExecutionWorker._get_evaluation_entrypoint` -> `AmazonStateLanguageParser.parse`): about
+a tenth of the server's CPU in the single-image workflow, more than any state's own work
+(profile in benchmarks/results/localcloud_profile.md). The parse tree depends only on the
+text, so it is kept per text; the evaluation components are still built fresh from it for
+every execution (they are where an execution's state lives), exactly as moto builds them.
+A definition with syntax errors is never cached: it raises every time, as before.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from antlr4 import CommonTokenStream, InputStream, ParserRuleContext
+from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
+from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.parse.asl_parser import (
+    AmazonStateLanguageParser,
+    ASLParserException,
+    SyntaxErrorListener,
+)
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+from .stepfunctions_map import as_moto_parses_it
+
+# Definitions kept: a deployment has a handful (tests create more, each used a few times).
+CACHED_DEFINITIONS = 64
+
+
+@functools.lru_cache(maxsize=CACHED_DEFINITIONS)
+def parse_tree(definition: str) -> ParserRuleContext:
+    """moto's own parse of the text (its lexer, parser and error listener)."""
+    errors = SyntaxErrorListener()
+    parser = ASLParser(CommonTokenStream(ASLLexer(InputStream(definition))))
+    parser.removeErrorListeners()
+    parser.addErrorListener(errors)
+    tree = parser.state_machine()
+    if errors.errors:
+        raise ASLParserException(errors=errors.errors)
+    return tree
+
+
+def parse(definition: str) -> tuple[EvalComponent, ParserRuleContext]:
+    """What AmazonStateLanguageParser.parse returns: fresh components, the (shared) tree."""
+    tree = parse_tree(as_moto_parses_it(definition))
+    return Preprocessor().visit(tree), tree
+
+
+def install() -> None:
+    parse.__wrapped__ = AmazonStateLanguageParser.parse  # type: ignore[attr-defined]
+    AmazonStateLanguageParser.parse = staticmethod(parse)
