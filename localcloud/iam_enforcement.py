@@ -23,8 +23,10 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
+from xml.sax.saxutils import escape
 
 import boto3
 from botocore.config import Config
@@ -82,10 +84,17 @@ class S3AccessDenied(S3ClientError):
 
 
 class QueryAccessDenied(MotoAccessDenied):
-    """moto's query-protocol AccessDenied (HTTP 403), with the code and message given."""
+    """A query-protocol denial (HTTP 403) in AWS's shape, RequestId included: botocore
+    reads it into ResponseMetadata, where Step Functions' SNS integration expects it."""
 
     def __init__(self, error_type: str, message: str) -> None:
         super(MotoAccessDenied, self).__init__(error_type, message)
+        self.description = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{error_type}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        )
 
 
 def denial(service: str, message: str, json_protocol: bool) -> Exception:
