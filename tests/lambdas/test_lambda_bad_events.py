@@ -24,6 +24,8 @@ class Case:
     reply: Reply | None = None
     # Only these fields need the real image; filled in by the test from the fixture.
     with_png: bool = False
+    # What the message must say (the field and what it must be), where a case pins it.
+    says: str = ""
 
 
 def classify_event(**changes: Any) -> dict[str, Any]:
@@ -175,6 +177,19 @@ CASES = [
         "classify-bad-s3-uri",
         "classify_image",
         classify_event(image_s3_uri="https://example.com/x.png"),
+        "InvalidEventError",
+        says="'image_s3_uri' must be an s3://bucket/key URI, got 'https://example.com/x.png'",
+    ),
+    Case(
+        "classify-s3-uri-without-scheme",
+        "classify_image",
+        classify_event(image_s3_uri="scones-data/images/bicycle.png"),
+        "InvalidEventError",
+    ),
+    Case(
+        "classify-s3-uri-invalid-bucket-name",
+        "classify_image",
+        classify_event(image_s3_uri="s3://Scones Data!/images/bicycle.png"),
         "InvalidEventError",
     ),
     Case(
@@ -333,6 +348,7 @@ def test_bad_event_raises_its_named_error(load_handler, aws, stub, context, png,
 
     assert type(raised.value).__name__ == case.error, raised.value
     assert str(raised.value), "the message must say what is wrong"
+    assert case.says in str(raised.value)
 
 
 def test_bad_events_do_not_alert(load_handler, aws, stub, context, png) -> None:

@@ -125,16 +125,53 @@ def test_serialize_batch_rejects_a_record_over_the_payload_limit(load_handler, c
 
 def test_serialize_batch_takes_a_prefix_and_names_a_batch_by_time(load_handler, context):
     handler = load_handler("serialize_batch")
+    put("elsewhere/bicycle.png", b"not under the prefix")
+    put("images/folder/", b"")  # the console's folder marker: a key, not an image
 
     result = handler.lambda_handler({"s3_bucket": DATA_BUCKET, "s3_prefix": "images/"}, context)
 
     assert re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{12}", result["batch_id"])
-    assert result["images"] == 6
+    assert result["images"] == 6  # the six images the fixture put under images/
+
+
+def test_a_batch_with_every_image_rejected_gets_its_results_document_at_once(load_handler, context):
+    """No part, so no job will write an output: serialize_batch writes the results document
+    itself, in evaluate_transform_output's shape (CONTRACTS.md, the batch results document)."""
+    handler = load_handler("serialize_batch")
+    names = ["notes.txt", "missing.png", "empty.png"]
+    images = [{"s3_bucket": DATA_BUCKET, "s3_key": f"images/{n}"} for n in names]
+
+    result = handler.lambda_handler({"images": images, "batch_id": "b4"}, context)
+
+    assert result["parts"] == [] and result["rejected"] == 3
+    stored = boto3.client("s3").get_object(Bucket=DATA_BUCKET, Key="results/transform-b4.json")
+    assert stored["ContentType"].lower() == "application/json"  # media types ignore case
+    document = json.loads(stored["Body"].read())
+    assert {k: v for k, v in document.items() if k != "results"} == {
+        "batch_id": "b4",
+        "status": "completed",
+        "total": 3,
+        "passed": 0,
+        "low_confidence": 0,
+        "error": 3,
+        "jobs": [],
+    }
+    assert [(r["s3_key"], r["status"], r["error"]["Error"]) for r in document["results"]] == [
+        ("images/empty.png", "error", "UnsupportedImageError"),
+        ("images/missing.png", "error", "ImageNotFoundError"),
+        ("images/notes.txt", "error", "UnsupportedImageError"),
+    ]
 
 
 @pytest.mark.parametrize(
     "event",
-    [{}, {"images": []}, {"images": [{"s3_bucket": DATA_BUCKET}]}, {"images": [], "batch_id": "x"}],
+    [
+        {},
+        {"images": []},
+        {"images": [{"s3_bucket": DATA_BUCKET}]},
+        {"images": [], "batch_id": "x"},
+        {"s3_bucket": DATA_BUCKET, "s3_prefix": "nothing-here/"},
+    ],
 )
 def test_serialize_batch_bad_events_are_named_errors(load_handler, context, event):
     handler = load_handler("serialize_batch")
