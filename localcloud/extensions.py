@@ -19,6 +19,7 @@ from . import (
     sagemaker_control,
     sagemaker_runtime,
     stepfunctions_api,
+    stepfunctions_clients,
     stepfunctions_history,
     stepfunctions_lambda,
     stepfunctions_map,
@@ -182,6 +183,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     events_targets.install()
     sagemaker_runtime.install()
     iam_enforcement.install()
+    stepfunctions_clients.install()  # after iam_enforcement: it caches the role's clients
     iam_service_roles.install()
     _installed["pool"] = pool
     return pool
