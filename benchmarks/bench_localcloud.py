@@ -215,7 +215,7 @@ def bench_workflows(url: str, outputs: dict, images: list[Path], runs: int, batc
     bucket = outputs["data_bucket"]
     keys = []
     for image in images[:batch]:
-        key = f"bench/{image.name}"
+        key = f"inputs/bench/{image.name}"  # the roles read input prefixes only
         s3.put_object(Bucket=bucket, Key=key, Body=image.read_bytes())
         keys.append(key)
     single = outputs["single_image_state_machine_arn"]

@@ -21,6 +21,8 @@ from moto.events.models import Rule
 from moto.sns.models import sns_backends
 from moto.utilities.arns import parse_arn
 
+from . import iam_service_roles
+
 LOG = logging.getLogger(__name__)
 DELIVERED_HERE = ("sns", "lambda")
 
@@ -77,8 +79,10 @@ def _payload(target: dict[str, Any], event: dict[str, Any]) -> str:
     return json.dumps(event, default=str)
 
 
-def _deliver(target: dict[str, Any], event: dict[str, Any]) -> None:
+def _deliver(target: dict[str, Any], event: dict[str, Any], rule_arn: str) -> None:
     arn = target["Arn"]
+    if iam_service_roles.event_target_denied(rule_arn, arn):
+        return  # the target's policy does not let EventBridge deliver (logged)
     try:
         body = _payload(target, event)
         parsed = parse_arn(arn)
@@ -98,7 +102,7 @@ def _wrap_send_to_targets(original: Any) -> Any:
             return
         ours = [t for t in self.targets if parse_arn(t["Arn"]).service in DELIVERED_HERE]
         for target in ours:
-            _deliver(target, original_event)
+            _deliver(target, original_event, self.arn)
         theirs = [t for t in self.targets if t not in ours]
         if theirs:
             rule = copy.copy(self)

@@ -239,17 +239,17 @@ def admin(method: str, route: str, body: dict[str, Any]) -> dict[str, Any] | Non
     """The `/_localcloud/iam/*` routes, or None for a route that is not one of them.
 
     GET usage: per role, the identity statements (policy, Sid) that allowed a request;
-    POST usage/reset: forget them; POST transport {"secure": bool}: whether the
-    workload's requests count as TLS (`aws:SecureTransport`)."""
+    POST usage/reset: forget them; POST transport {"role": name, "secure": bool}: whether
+    that role's requests count as TLS (`aws:SecureTransport`)."""
     if (method, route) == ("GET", "iam/usage"):
         return {"enforced": _Settings.enabled, "roles": USAGE.report()}
     if (method, route) == ("POST", "iam/usage/reset"):
         USAGE.clear()
         return {"reset": True}
     if (method, route) == ("POST", "iam/transport"):
-        secure = body["secure"]
+        role, secure = str(body["role"]), body["secure"]
         if not isinstance(secure, bool):
             raise ValueError(f"secure must be true or false, got {secure!r}")
-        iam_requests.set_secure_transport(secure)
-        return {"secure": secure}
+        iam_requests.set_secure_transport(role, secure)
+        return {"role": role, "secure": secure}
     return None

@@ -153,3 +153,30 @@ def evaluate(session: Session, request: Request) -> Decision:
     for name, sid in allowed_by:
         USAGE.record(session.role_arn, name, sid)
     return Decision.ALLOWED if allowed_by or resource_allows else Decision.IMPLICIT_DENY
+
+
+def _names_service(statement: dict[str, Any], service_principal: str) -> bool:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return True
+    if not isinstance(principal, dict):
+        return False
+    names = principal.get("Service", [])
+    names = names if isinstance(names, list) else [names]
+    everyone = principal.get("AWS") in ("*", ["*"])
+    return everyone or service_principal in names
+
+
+def service_may(service_principal: str, request: Request) -> Decision:
+    """Whether the resource's policy lets an AWS service (`s3.amazonaws.com`,
+    `events.amazonaws.com`) make the request: a service principal has no identity
+    policies, so only the resource policy can allow it ("Policy evaluation logic")."""
+    allowed = False
+    for statement in _statements(request.resource_policy or '{"Statement": []}'):
+        if not _names_service(statement, service_principal):
+            continue
+        result = statement_result(statement, request)
+        if result is PermissionResult.DENIED:
+            return Decision.RESOURCE_DENY
+        allowed = allowed or result is PermissionResult.PERMITTED
+    return Decision.ALLOWED if allowed else Decision.IMPLICIT_DENY

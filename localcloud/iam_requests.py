@@ -12,7 +12,7 @@ create; KMS for an encrypted bucket or topic).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from moto.awslambda.models import lambda_backends
@@ -27,14 +27,18 @@ from .iam_sessions import Session
 
 
 class _Transport:
-    """How the workload's requests count for `aws:SecureTransport`. Every AWS endpoint is
-    TLS, so true; a test sets it false to see a TLS-only bucket policy deny."""
+    """Roles whose requests count as not TLS (`aws:SecureTransport` false). Every AWS
+    endpoint is TLS, so none by default; a test names a role to see a TLS-only bucket
+    policy deny it."""
 
-    secure = True
+    insecure_roles: ClassVar[set[str]] = set()
 
 
-def set_secure_transport(secure: bool) -> None:
-    _Transport.secure = secure
+def set_secure_transport(role_name: str, secure: bool) -> None:
+    if secure:
+        _Transport.insecure_roles.discard(role_name)
+    else:
+        _Transport.insecure_roles.add(role_name)
 
 
 # API operation -> IAM action where they differ (Service Authorization Reference).
@@ -92,7 +96,8 @@ def s3_requests(
     """An S3 action on `arn:aws:s3:::bucket[/key]`: the bucket policy and, for an object
     in an SSE-KMS bucket, the key use S3 makes for the caller."""
     bucket_name = resource.split(":::", 1)[-1].split("/", 1)[0]
-    context = {"aws:SecureTransport": "true" if _Transport.secure else "false"}
+    secure = session.role_name not in _Transport.insecure_roles
+    context = {"aws:SecureTransport": "true" if secure else "false"}
     if action == "s3:ListBucket":
         context["s3:prefix"] = prefix or ""
     bucket = s3_backends[session.account_id][session.partition].buckets.get(bucket_name)

@@ -8,18 +8,19 @@ functions ask `iam_enforcement` the same question the request would have asked.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from moto.awslambda.models import lambda_backends
+from moto.s3 import notifications
+from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-    StatesErrorName,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-    StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
     DistributedIterationComponent,
@@ -27,7 +28,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from . import iam_enforcement
-from .iam_policies import Request
+from .iam_policies import Decision, Request, service_may
 from .iam_requests import s3_requests
 from .iam_sessions import assume_role
 
@@ -69,17 +70,17 @@ def _wrap_map_run(original: Any) -> Any:
                     role_arn, STATES_SESSION, region, Request("states:StartExecution", machine)
                 )
         except iam_enforcement.AccessDeniedError as denied:
-            # The Map Run does not start; the error name AWS reports is not documented,
-            # States.Runtime is the interpreter's for a run that cannot go on.
+            # The Map Run does not start. AWS documents no error name for it; StartExecution's
+            # own (AccessDeniedException) is used, not a States.* name, which moto refuses to
+            # re-raise from a Fail state's ErrorPath after a Catch.
             raise FailureEventException(
                 failure_event=FailureEvent(
                     env=env,
-                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                    error_name=CustomErrorName(error_name="AccessDeniedException"),
                     event_type=HistoryEventType.ExecutionFailed,
                     event_details=EventDetails(
                         executionFailedEventDetails=ExecutionFailedEventDetails(
-                            error=StatesErrorNameType.StatesRuntime.to_name(),
-                            cause=denied.message,
+                            error="AccessDeniedException", cause=denied.message
                         )
                     ),
                 )
@@ -90,5 +91,68 @@ def _wrap_map_run(original: Any) -> Any:
     return _map_run
 
 
+def service_denied(service_principal: str, request: Request) -> str | None:
+    """The AccessDenied message when the resource policy does not let the AWS service
+    (S3 notifying, EventBridge delivering) make the request, or None."""
+    if not iam_enforcement.is_enabled():
+        return None
+    decision = service_may(service_principal, request)
+    if decision is Decision.ALLOWED:
+        return None
+    message = request.denied_message(service_principal, decision).replace(
+        "because no identity-based policy allows", "because no resource-based policy allows"
+    )
+    iam_enforcement.LOG.warning("AccessDenied: %s", message)
+    return message
+
+
+def _function_policy(fn_arn: str) -> tuple[str, str | None]:
+    """(unqualified function ARN, its resource policy JSON or None)."""
+    parsed = fn_arn.split(":")
+    backend = lambda_backends[parsed[4]][parsed[3]]
+    function = backend.get_function(fn_arn)
+    statements = function.policy.statements
+    policy = json.dumps({"Version": "2012-10-17", "Statement": statements}) if statements else None
+    return ":".join(parsed[:7]), policy
+
+
+def _wrap_s3_invoke(original: Any) -> Any:
+    """S3 invokes a notified function only if the function's policy allows
+    s3.amazonaws.com for this bucket ("Granting permissions to invoke an AWS Lambda
+    function", S3 User Guide): the event is not delivered otherwise."""
+
+    def _invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+        if iam_enforcement.is_enabled():
+            bucket = event_body["Records"][0]["s3"]["bucket"]["arn"]
+            arn, policy = _function_policy(fn_arn)
+            context = {"aws:SourceArn": bucket, "aws:SourceAccount": account_id}
+            request = Request("lambda:InvokeFunction", arn, context, policy)
+            if service_denied("s3.amazonaws.com", request):
+                return
+        original(account_id, event_body, fn_arn, region_name)
+
+    _invoke_awslambda.__wrapped__ = original  # type: ignore[attr-defined]
+    return _invoke_awslambda
+
+
+def event_target_denied(rule_arn: str, target_arn: str) -> str | None:
+    """EventBridge delivers to an SNS topic or a Lambda function only when its resource
+    policy allows events.amazonaws.com ("Using resource-based policies for Amazon
+    EventBridge", EventBridge User Guide); the AccessDenied message, or None."""
+    if not iam_enforcement.is_enabled():
+        return None
+    parsed = target_arn.split(":")
+    context = {"aws:SourceArn": rule_arn, "aws:SourceAccount": rule_arn.split(":")[4]}
+    if parsed[2] == "sns":
+        topic = sns_backends[parsed[4]][parsed[3]].topics.get(target_arn)
+        policy = topic.policy if topic is not None else None
+        request = Request("sns:Publish", target_arn, context, policy)
+    else:
+        arn, policy = _function_policy(target_arn)
+        request = Request("lambda:InvokeFunction", arn, context, policy)
+    return service_denied("events.amazonaws.com", request)
+
+
 def install() -> None:
     DistributedIterationComponent._map_run = _wrap_map_run(DistributedIterationComponent._map_run)
+    notifications._invoke_awslambda = _wrap_s3_invoke(notifications._invoke_awslambda)
