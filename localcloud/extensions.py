@@ -14,6 +14,7 @@ from . import (
     iam_enforcement,
     iam_service_roles,
     lambda_invoke,
+    request_routing,
     s3_bucket_policy,
     s3_notifications,
     sagemaker_control,
@@ -77,6 +78,9 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
         ("parameters", "region", "state_credentials"),
     ),
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse", ()),
+    ("moto.stepfunctions.parser.asl.utils.json_path", "parse", ("path",)),
+    ("moto.backends", "list_of_moto_modules", ()),
+    ("moto.core.responses", "method_names_from_class", ("clazz",)),
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor"
         ".distributed_item_processor_worker",
@@ -175,6 +179,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     stepfunctions_api.install()
     stepfunctions_map.install()
     stepfunctions_parse.install()
+    request_routing.install()
     stepfunctions_history.install()
     stepfunctions_lambda.install()
     s3_notifications.install()

@@ -1,4 +1,4 @@
-"""Each state machine definition is parsed once, not once per execution.
+"""Each state machine definition, and each JSONPath in it, is parsed once.
 
 moto 5.2.5 parses the definition's text with its ANTLR grammar at every StartExecution
 (`ExecutionWorker._get_evaluation_entrypoint` -> `AmazonStateLanguageParser.parse`): about
@@ -7,12 +7,17 @@ a tenth of the server's CPU in the single-image workflow, more than any state's 
 text, so it is kept per text; the evaluation components are still built fresh from it for
 every execution (they are where an execution's state lives), exactly as moto builds them.
 A definition with syntax errors is never cached: it raises every time, as before.
+
+The same holds for JSONPaths: moto evaluates `InputPath`, `ItemsPath`, `"key.$"` and the
+rest through `jsonpath_ng.ext.parse`, which builds a new PLY parser (yacc reflection
+included) for every evaluation. A parsed path is immutable, so it is kept per text.
 """
 
 from __future__ import annotations
 
 import functools
 
+import moto.stepfunctions.parser.asl.utils.json_path as json_path
 from antlr4 import CommonTokenStream, InputStream, ParserRuleContext
 from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
 from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
@@ -28,6 +33,7 @@ from .stepfunctions_map import as_moto_parses_it
 
 # Definitions kept: a deployment has a handful (tests create more, each used a few times).
 CACHED_DEFINITIONS = 64
+CACHED_JSON_PATHS = 1024
 
 
 @functools.lru_cache(maxsize=CACHED_DEFINITIONS)
@@ -49,6 +55,17 @@ def parse(definition: str) -> tuple[EvalComponent, ParserRuleContext]:
     return Preprocessor().visit(tree), tree
 
 
+def _memoized_json_path(original):
+    parsed = functools.lru_cache(maxsize=CACHED_JSON_PATHS)(original)
+
+    def parse(path: str, debug: bool | None = None) -> object:
+        return parsed(path) if debug is None else original(path, debug)
+
+    parse.__wrapped__ = original  # type: ignore[attr-defined]
+    return parse
+
+
 def install() -> None:
     parse.__wrapped__ = AmazonStateLanguageParser.parse  # type: ignore[attr-defined]
     AmazonStateLanguageParser.parse = staticmethod(parse)
+    json_path.parse = _memoized_json_path(json_path.parse)
