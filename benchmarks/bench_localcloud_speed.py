@@ -1,6 +1,6 @@
 """The local cloud's speed, this checkout against a baseline commit, side by side in one run.
 
-    .venv/bin/python -m benchmarks.bench_localcloud_speed --baseline <commit> [--runs 60]
+    .venv/bin/python -m benchmarks.bench_localcloud_speed [--baseline <commit>] [--runs 60]
 
 Two local clouds are started, one from this checkout's code and one from the baseline's
 (`git archive <commit>` into a temporary folder); both get this checkout's Terraform
@@ -39,6 +39,8 @@ from benchmarks.bench_localcloud import (
 from tests.support.trained_model import cifar_pngs, trained_artifact
 
 POLL_S = 0.005
+# The last commit before issue 17's speed work (what `make benchmark` compares with).
+DEFAULT_BASELINE = "0f59f1d"
 
 
 def checkout(commit: str, into: Path) -> Path:
@@ -126,7 +128,9 @@ def git(*args: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", required=True, help="the commit to compare with")
+    parser.add_argument(
+        "--baseline", default=DEFAULT_BASELINE, help="the commit to compare with (%(default)s)"
+    )
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--batch", type=int, default=200)
     args = parser.parse_args(argv)
