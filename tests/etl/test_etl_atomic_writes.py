@@ -8,9 +8,11 @@ way, as a full disk would (Python ignores SIGXFSZ, so the write fails with EFBIG
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +83,21 @@ def test_a_manifest_that_cannot_be_written_whole_is_not_there_at_all(archive, tm
     assert not (out / "manifest.json").exists()
     assert leftovers(out) == []
     assert (out / "train.lst").read_bytes() == (complete / "train.lst").read_bytes()
+
+
+def test_writes_are_atomic_when_the_temporary_directory_is_another_file_system(
+    run_cli, generated, tmp_path, monkeypatch
+):
+    """A rename is atomic only within one file system (rename(2) fails with EXDEV across
+    them), so the temporary file is made beside its target, not in TMPDIR (often a tmpfs)."""
+    out = tmp_path / "out"
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as other:
+        assert os.stat(other).st_dev != os.stat(tmp_path).st_dev, "needs /dev/shm as a tmpfs"
+        monkeypatch.setattr(tempfile, "tempdir", other)
+
+        result = run_cli("--source", generated.path, "--out", out)
+
+        assert result.code == 0, result.err
+        assert os.listdir(other) == []
+    assert (out / "manifest.json").is_file() and (out / "train.lst").is_file()
+    assert leftovers(out) == []

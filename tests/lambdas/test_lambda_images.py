@@ -48,6 +48,11 @@ def test_png_with_zero_width_is_rejected(
         common.images.content_type(b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IEND", b""))
 
 
+def test_jpeg_padded_with_nuls_after_its_end_marker_is_whole(common, jpeg: bytes) -> None:
+    """Some encoders pad after EOI (check_jpeg's docstring); such a file is not truncated."""
+    assert common.images.content_type(jpeg + b"\x00" * 16) == "image/jpeg"
+
+
 def test_jpeg_without_end_marker_is_truncated(common, jpeg: bytes) -> None:
     with pytest.raises(common.errors.UnsupportedImageError, match="truncated JPEG"):
         common.images.content_type(jpeg[:-2])
