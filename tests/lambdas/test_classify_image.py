@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from tests.lambdas.lambdas_constants import ENDPOINT_NAME
 from tests.lambdas.lambdas_endpoint_stub import model_error, probabilities, raw, service_error
 
 
@@ -103,7 +104,8 @@ def test_transient_endpoint_failures_raise_endpoint_unavailable(
     handler = load_handler("classify_image")
     stub.reply = reply
 
-    with pytest.raises(handler.EndpointUnavailableError):
+    # The message (the Catch's Cause, the alert's text) says which endpoint failed.
+    with pytest.raises(handler.EndpointUnavailableError, match=f"^endpoint {ENDPOINT_NAME}: "):
         handler.lambda_handler(inline_event(png), context)
     assert len(stub.requests) == 1, "retries belong to the state machine, not botocore"
 
