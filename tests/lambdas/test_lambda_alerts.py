@@ -99,7 +99,8 @@ def test_failure_to_publish_is_logged_and_the_original_error_raised(
     with caplog.at_level(logging.INFO), pytest.raises(ClientError):
         handler.lambda_handler(classify_event(png), context)
 
-    assert any(r.getMessage() == "could not publish the alert" for r in caplog.records)
+    [failed] = [r for r in caplog.records if r.getMessage() == "could not publish the alert"]
+    assert failed.fields == {"topic_arn": missing_topic}, "the log line names the topic"
     assert aws.alerts() == []
 
 
@@ -158,3 +159,16 @@ def test_start_batch_misconfiguration_alerts_to_the_topic_it_still_knows(
 
     [alert] = aws.alerts()
     assert alert["error_type"] == "ConfigurationError"
+
+
+def test_without_a_valid_alert_topic_the_log_says_the_alert_is_not_sent(
+    load_handler, aws, context, caplog
+) -> None:
+    handler = load_handler("start_batch_workflow", ALERT_TOPIC_ARN="scones-alerts")
+
+    with caplog.at_level(logging.INFO), pytest.raises(Exception, match="ALERT_TOPIC_ARN"):
+        handler.lambda_handler({"Records": []}, context)
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == ["no valid ALERT_TOPIC_ARN: the alert is not sent"]
+    assert aws.alerts() == []
