@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--iam",
         choices=["on", "off"],
-        default=os.environ.get("LOCALCLOUD_IAM", "off"),
+        default=os.environ.get("LOCALCLOUD_IAM", "on"),
         help="up/serve: enforce the deployment's IAM for the workload's roles (default on); "
         "off accepts every call, for debugging",
     )

@@ -11,6 +11,7 @@ statement, and which statement allowed what (to find statements no request needs
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import defaultdict
@@ -55,10 +56,18 @@ class Request:
         )
 
 
-def _statements(document: str | dict) -> list[dict[str, Any]]:
-    policy = json.loads(document) if isinstance(document, str | bytes) else document
-    statements = policy.get("Statement", [])
-    return statements if isinstance(statements, list) else [statements]
+@functools.lru_cache(maxsize=256)
+def _parsed(document: str) -> tuple[dict[str, Any], ...]:
+    """A policy's statements, parsed once per text (every request asks again)."""
+    statements = json.loads(document).get("Statement", [])
+    return tuple(statements if isinstance(statements, list) else [statements])
+
+
+def _statements(document: str | dict) -> tuple[dict[str, Any], ...]:
+    if isinstance(document, str):
+        return _parsed(document)
+    statements = document.get("Statement", [])
+    return tuple(statements if isinstance(statements, list) else [statements])
 
 
 def identity_policies(session: Session) -> list[tuple[str, str]]:

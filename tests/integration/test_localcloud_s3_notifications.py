@@ -16,6 +16,15 @@ def notified_bucket(local_cloud, probe_function) -> str:
     arn = local_cloud.client("lambda").get_function(FunctionName=probe_function)["Configuration"][
         "FunctionArn"
     ]
+    # S3 may invoke the function only with its permission ("Granting permissions to invoke
+    # an AWS Lambda function", S3 User Guide); the local cloud enforces it (issue 16).
+    local_cloud.client("lambda").add_permission(
+        FunctionName=probe_function,
+        StatementId="notified-bucket",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn="arn:aws:s3:::notified",
+    )
     s3.put_bucket_notification_configuration(
         Bucket="notified",
         NotificationConfiguration={

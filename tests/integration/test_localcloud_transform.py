@@ -140,6 +140,22 @@ def test_state_changes_reach_eventbridge_rules_with_sns_targets(local_cloud, mod
         "QueueArn"
     ]
     topic = sns.create_topic(Name="tf-state-changes")["TopicArn"]
+    # EventBridge publishes only where the topic's policy lets it ("Using resource-based
+    # policies for Amazon EventBridge", Amazon SNS permissions); enforced here (issue 16).
+    events_may_publish = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic,
+            }
+        ],
+    }
+    sns.set_topic_attributes(
+        TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(events_may_publish)
+    )
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     events.put_rule(
         Name="tf-failed",
