@@ -8,7 +8,10 @@ configuration, Lambda zips and the same trained model, so only the server differ
 - single-image workflow: `--runs` executions on each, alternating, the status polled
   every 5 ms; p50 and p95 per cloud;
 - `--batch` images: one batch (Map) execution, then the same images as single executions
-  started together (16 client threads), on each cloud in turn.
+  started together (16 client threads), on each cloud in turn;
+- the endpoint: `--requests` InvokeEndpoint calls from 1 client (alternating between the
+  clouds; p50, and its overhead over the artifact's `code/inference.py` called in this
+  process on the same PNGs), then from 8 client threads (requests/s).
 Alternating keeps the shared machine's noise on both alike; compare the ratios. Writes
 benchmarks/results/localcloud_speed.md and .json.
 """
@@ -21,8 +24,10 @@ import json
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks.bench_localcloud import (
@@ -37,6 +42,7 @@ from benchmarks.bench_localcloud import (
     run_execution,
 )
 from tests.support.trained_model import cifar_pngs, trained_artifact
+from training.artifact import load_inference
 
 POLL_S = 0.005
 # The last commit before issue 17's speed work (what `make benchmark` compares with).
@@ -75,6 +81,49 @@ def single_latencies(deployed: dict[str, tuple], images: list[Path], runs: int) 
     return seconds
 
 
+def in_process_seconds(artifact: Path, bodies: list[bytes], work: Path) -> list[float]:
+    """The artifact's own handler chain, in this process: the model's cost without a cloud."""
+    model_dir = work / "in-process-model"
+    with tarfile.open(artifact) as archive:
+        archive.extractall(model_dir, filter="data")
+    handler = load_inference(model_dir)
+    model = handler.model_fn(str(model_dir))
+    seconds = []
+    for body in bodies:
+        started = time.perf_counter()
+        data = handler.input_fn(body, "image/png")
+        handler.output_fn(handler.predict_fn(data, model), "application/json")
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def endpoint_one_client(deployed: dict[str, tuple], bodies: list[bytes]) -> dict:
+    """InvokeEndpoint from one client, alternating between the clouds: {cloud: [seconds]}."""
+    runtimes = {
+        name: (clients(url)("sagemaker-runtime"), outputs["endpoint_name"])
+        for name, (url, outputs, _) in deployed.items()
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in deployed}
+    for body in bodies:
+        for name, (runtime, endpoint) in runtimes.items():
+            started = time.perf_counter()
+            runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png", Body=body)
+            seconds[name].append(time.perf_counter() - started)
+    return seconds
+
+
+def endpoint_requests_per_s(url: str, endpoint: str, bodies: list[bytes], threads: int) -> float:
+    def send(thread: int) -> None:
+        runtime = clients(url)("sagemaker-runtime")
+        for body in bodies[thread::threads]:
+            runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png", Body=body)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(send, range(threads)))
+    return len(bodies) / (time.perf_counter() - started)
+
+
 def summary(seconds: list[float]) -> dict:
     return {
         "p50_ms": round(1000 * statistics.median(seconds), 1),
@@ -99,6 +148,17 @@ def write_results(results: dict) -> None:
             now["workflows"]["singles_over_batch"],
             base["workflows"]["singles_over_batch"],
         ),
+        ("endpoint, 1 client, p50 (ms)", now["endpoint"]["p50_ms"], base["endpoint"]["p50_ms"]),
+        (
+            "endpoint overhead over in-process inference.py, p50 (ms)",
+            now["endpoint_overhead_ms"],
+            base["endpoint_overhead_ms"],
+        ),
+        (
+            "endpoint, 8 clients (requests/s)",
+            now["endpoint_8_clients_per_s"],
+            base["endpoint_8_clients_per_s"],
+        ),
         ("memory afterwards, server + workers (MB)", now["memory_mb"], base["memory_mb"]),
     ]
     lines = [
@@ -115,7 +175,8 @@ def write_results(results: dict) -> None:
         f"Single-image runs: {results['runs']} per cloud, alternating, polled every "
         f"{POLL_S * 1000:.0f} ms. Batch outcomes: this checkout "
         f"{now['workflows']['batch_map_summary']}, baseline "
-        f"{base['workflows']['batch_map_summary']}.",
+        f"{base['workflows']['batch_map_summary']}. In-process inference.py p50: "
+        f"{results['in_process']['p50_ms']} ms ({results['requests']} PNGs).",
     ]
     (RESULTS / "localcloud_speed.md").write_text("\n".join(lines) + "\n")
 
@@ -133,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=400, help="endpoint calls per measure")
     args = parser.parse_args(argv)
     baseline = git("rev-parse", "--short", args.baseline)
     artifact = trained_artifact(ARCHIVE)
@@ -146,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "baseline": baseline,
         "runs": args.runs,
         "batch": args.batch,
+        "requests": args.requests,
         "clouds": {},
     }
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -156,13 +219,25 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"single-image workflow: {args.runs} runs per cloud, alternating", flush=True)
         latencies = single_latencies(deployed, images, args.runs)
+        bodies = [images[i % len(images)].read_bytes() for i in range(args.requests)]
+        print(f"endpoint: {args.requests} calls from 1 client, alternating", flush=True)
+        one_client = endpoint_one_client(deployed, bodies)
+        results["in_process"] = summary(in_process_seconds(artifact, bodies, Path(tmp)))
         for name, (url, outputs, process) in deployed.items():
             print(f"{name}: one batch of {args.batch} and {args.batch} singles", flush=True)
             workflows = bench_workflows(url, outputs, images, 1, args.batch)
             workflows["batch_images_per_s"] = round(args.batch / workflows["batch_map_s"], 1)
+            endpoint = summary(one_client[name])
             results["clouds"][name] = {
                 "single": summary(latencies[name]),
                 "workflows": workflows,
+                "endpoint": endpoint,
+                "endpoint_overhead_ms": round(
+                    endpoint["p50_ms"] - results["in_process"]["p50_ms"], 1
+                ),
+                "endpoint_8_clients_per_s": round(
+                    endpoint_requests_per_s(url, outputs["endpoint_name"], bodies, 8), 1
+                ),
                 "memory_mb": round(group_rss_mb(process.pid)),
             }
     write_results(results)
