@@ -230,6 +230,7 @@ def common(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
     yield SimpleNamespace(
         images=importlib.import_module("common.images"),
         errors=importlib.import_module("common.errors"),
+        transform=importlib.import_module("common.transform"),
     )
     _forget_lambda_modules()
 

@@ -20,6 +20,15 @@ def test_confident_inference_passes_with_its_label(load_handler, aws, context) -
     assert result["inferences"] == [0.04, 0.96] and result["s3_key"] == "images/bicycle.png"
 
 
+def test_certainty_is_a_probability_of_exactly_one_and_zero(load_handler, aws, context) -> None:
+    """[0, 1] is closed: a model that is certain answers 1.0 and 0.0."""
+    handler = load_handler("filter_low_confidence")
+
+    result = handler.lambda_handler(event([0.0, 1.0]), context)
+
+    assert (result["label"], result["confidence"], result["passed"]) == ("motorcycle", 1.0, True)
+
+
 def test_low_confidence_image_fails_loudly_with_label_and_confidence(
     load_handler, aws, context
 ) -> None:

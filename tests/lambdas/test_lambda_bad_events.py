@@ -228,30 +228,41 @@ CASES = [
         "filter_low_confidence",
         dict(GOOD_PNG_EVENT),
         "InvalidEventError",
+        says="the event has no 'inferences' field",
     ),
     Case(
         "filter-inferences-as-string",
         "filter_low_confidence",
         {"inferences": "[0.9, 0.1]"},
         "InvalidEventError",
+        says="'inferences' must be a list of numbers, got str",
     ),
     Case(
         "filter-inferences-wrong-length",
         "filter_low_confidence",
         {"inferences": [1.0]},
         "InvalidEventError",
+        says="'inferences' must have 2 values (bicycle, motorcycle), got 1",
     ),
     Case(
         "filter-inferences-not-numbers",
         "filter_low_confidence",
         {"inferences": ["a", None]},
         "InvalidEventError",
+        says="'inferences' must hold only numbers, got ['a', None]",
     ),
     Case(
         "filter-inferences-out-of-range",
         "filter_low_confidence",
         {"inferences": [2.0, -1.0]},
         "InvalidEventError",
+    ),
+    Case(
+        "filter-inference-just-above-one",
+        "filter_low_confidence",
+        {"inferences": [1.01, 0.0]},
+        "InvalidEventError",
+        says="'inferences' must be probabilities in [0, 1], got [1.01, 0.0]",
     ),
     Case(
         "filter-inferences-empty", "filter_low_confidence", {"inferences": []}, "InvalidEventError"

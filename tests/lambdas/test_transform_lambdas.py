@@ -481,6 +481,33 @@ def test_rejected_images_of_the_manifest_join_the_results(load_handler, context)
     assert (document["total"], document["passed"], document["error"]) == (2, 1, 1)
 
 
+def test_an_output_key_names_its_batch_and_part(common):
+    assert common.transform.split_output_key("transform/output/b1/part-00000.jsonl.out") == (
+        "b1",
+        "part-00000",
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "transform/output/b1/part-00000.jsonl",  # no .out: not SageMaker's output name
+        "elsewhere/part-00000.jsonl.out",  # outside transform/output/
+        "transform/output/not a batch!/part-00000.jsonl.out",
+        "transform/output/b1/sub/part-00000.jsonl.out",
+    ],
+    ids=["no-out-suffix", "other-prefix", "bad-batch-id", "nested"],
+)
+def test_a_key_outside_the_layout_is_refused_saying_the_layout(common, key):
+    with pytest.raises(common.errors.InvalidEventError) as refused:
+        common.transform.split_output_key(key)
+
+    assert str(refused.value) == (
+        f"{key!r} is not transform/output/<batch id>/<part>.jsonl.out "
+        "(batch id: letters, digits, '-', '_', at most 64)"
+    )
+
+
 def test_an_output_key_outside_the_layout_is_a_named_error(load_handler, aws, context):
     handler = load_handler("evaluate_transform_output")
 
