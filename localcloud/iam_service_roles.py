@@ -37,15 +37,23 @@ SAGEMAKER_SESSION = "SageMaker"
 STATES_SESSION = "localcloud-states"
 
 
-def check_s3(role_arn: str, session_name: str, region: str, action: str, uri: str) -> None:
-    """AccessDeniedError when the role may not do `action` (s3:GetObject/PutObject) on the
-    object at `s3://bucket/key`, its bucket policy and its bucket's KMS key included."""
+def check_s3(
+    role_arn: str,
+    session_name: str,
+    region: str,
+    action: str,
+    uri: str,
+    prefix: str | None = None,
+) -> None:
+    """AccessDeniedError when the role may not do `action` on `s3://bucket[/key]` (with
+    `s3:prefix` for ListBucket), its bucket policy and its bucket's KMS key included."""
     if not iam_enforcement.is_enabled() or not role_arn.startswith("arn:"):
         return
     session = assume_role(role_arn, session_name, region)
     bucket_key = uri.removeprefix("s3://")
     resource = f"arn:{session.partition}:s3:::{bucket_key}"
-    message = iam_enforcement.check(session, s3_requests(session, region, action, resource))
+    needed = s3_requests(session, region, action, resource, prefix)
+    message = iam_enforcement.check(session, needed)
     if message:
         raise iam_enforcement.AccessDeniedError(message)
 
@@ -54,6 +62,13 @@ def check_model_read(model: Any, uri: str) -> None:
     """The model's execution role reads its ModelDataUrl (CreateModel, SageMaker API)."""
     region = model.arn.split(":")[3]
     check_s3(model.execution_role_arn, SAGEMAKER_SESSION, region, "s3:GetObject", uri)
+
+
+def check_transform_s3(model: Any, action: str, uri: str, prefix: str | None = None) -> None:
+    """A transform job reads its input and writes its output with its model's execution
+    role (CreateModel ExecutionRoleArn, SageMaker API reference)."""
+    region = model.arn.split(":")[3]
+    check_s3(model.execution_role_arn, SAGEMAKER_SESSION, region, action, uri, prefix)
 
 
 def _wrap_map_run(original: Any) -> Any:

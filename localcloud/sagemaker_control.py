@@ -38,7 +38,7 @@ from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import FakeTransformJob, Model, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
-from . import iam_service_roles
+from . import iam_enforcement, iam_service_roles
 from .data_capture import CaptureWriter
 from .lambda_workers import LogSink
 from .model_server import (
@@ -385,14 +385,26 @@ def _run_transform(backend: SageMakerModelBackend, job: FakeTransformJob) -> Non
         accept = job.transform_output.get("Accept")
         split_type = job.transform_input.get("SplitType")
         limit = int(job.max_payload_in_mb or DEFAULT_MAX_PAYLOAD_MB) * MIB
+        model = backend.describe_model(job.model_name)
+
+        def check_s3(model: Any, action: str, uri: str, prefix: str | None = None) -> None:
+            """The job's S3 calls are its model role's (issue 16): a denial is a ClientError."""
+            try:
+                iam_service_roles.check_transform_s3(model, action, uri, prefix)
+            except iam_enforcement.AccessDeniedError as denied:
+                raise TransformFailure(f"ClientError: {denied}") from None
+
+        check_s3(model, "s3:ListBucket", in_bucket, prefix)
         keys = sorted(k for k in s3.get_bucket(in_bucket).keys if k.startswith(prefix))
         if not keys:
             raise TransformFailure(f"ClientError: no input objects under {source['S3Uri']}")
-        worker = start_model_worker(
-            backend.account_id, backend.describe_model(job.model_name), _state["scratch"], log
-        )
+        worker = start_model_worker(backend.account_id, model, _state["scratch"], log)
         for key in keys:
             try:
+                check_s3(model, "s3:GetObject", f"{in_bucket}/{key}")
+                check_s3(
+                    model, "s3:PutObject", f"{out_bucket}/{_output_key(prefix, key, out_prefix)}"
+                )
                 body = s3.get_object(in_bucket, key).value
                 requests = _mini_batches(
                     _records(body, split_type), job.batch_strategy, limit, split_type == "Line"
