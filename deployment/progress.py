@@ -23,10 +23,15 @@ class _Lines(io.TextIOBase):
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.last = ""  # tqdm redraws the final state on close: written once, not twice
 
     def write(self, text: str) -> int:
         lines = [line.rstrip() for line in text.replace("\r", "\n").split("\n")]
-        kept = [line for line in lines if line]
+        kept = []
+        for line in lines:
+            if line and line != self.last:
+                kept.append(line)
+                self.last = line
         if kept:
             self.stream.write("\n".join(kept) + "\n")
         return len(text)

@@ -28,3 +28,15 @@ def test_updates_by_hand_end_in_the_total_too():
             bar.update(1)
 
     assert log.getvalue().splitlines()[-1].startswith("copy: 100%")
+
+
+def test_the_final_state_is_written_once():
+    log = io.StringIO()
+
+    with progress_bar(total=2, desc="apply", file=log, bar_format="{desc} {n}/{total}") as bar:
+        bar.update(2)
+        bar.refresh()  # drawn here, and drawn again by close()
+
+    lines = log.getvalue().splitlines()
+    assert len(lines) == len(set(lines)), lines
+    assert lines == ["apply 0/2", "apply 2/2"]
