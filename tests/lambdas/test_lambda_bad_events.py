@@ -100,6 +100,7 @@ CASES = [
         "serialize_image_data",
         {"s3_bucket": "scones-data", "s3_key": "images/notes.txt"},
         "UnsupportedImageError",
+        says="s3://scones-data/images/notes.txt: the object is neither a PNG nor a JPEG image",
     ),
     Case(
         "serialize-empty-object",

@@ -77,6 +77,33 @@ def test_inline_limit_counts_the_whole_output_event(
     assert len(json.dumps(result)) <= handler.INLINE_PAYLOAD_LIMIT < STEP_FUNCTIONS_PAYLOAD_LIMIT
 
 
+def test_an_output_of_exactly_the_inline_limit_stays_inline(load_handler, aws, context, png):
+    handler = load_handler("serialize_image_data")
+    size = len(png) // 3 * 3 + 30  # a multiple of 3: its base64 is exactly size / 3 * 4
+    base = {"s3_bucket": "scones-data", "s3_key": "images/edge.png"}
+    skeleton = {**base, "request": "", "content_type": "image/png", "image_data": ""}
+    room = handler.INLINE_PAYLOAD_LIMIT - len(json.dumps(skeleton)) - size // 3 * 4
+    aws.put("images/edge.png", padded_png(png, size))
+
+    result = handler.lambda_handler({**base, "request": "r" * room}, context)
+
+    assert len(json.dumps(result)) == handler.INLINE_PAYLOAD_LIMIT
+    assert "image_data" in result and "image_s3_uri" not in result
+
+
+def test_an_event_that_already_names_its_image_uri_comes_back_with_only_the_bytes(
+    load_handler, aws, context, png
+) -> None:
+    """classify_image takes exactly one of image_data and image_s3_uri."""
+    handler = load_handler("serialize_image_data")
+    uri = "s3://scones-data/images/bicycle.png"
+    event = {"s3_bucket": "scones-data", "s3_key": "images/bicycle.png", "image_s3_uri": uri}
+
+    result = handler.lambda_handler(event, context)
+
+    assert base64.b64decode(result["image_data"]) == png and "image_s3_uri" not in result
+
+
 def test_other_event_fields_are_kept(load_handler, aws, context) -> None:
     handler = load_handler("serialize_image_data")
     event = {"s3_bucket": "scones-data", "s3_key": "images/bicycle.png", "batch_id": "b-7"}
