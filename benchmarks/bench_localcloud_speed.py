@@ -10,8 +10,9 @@ configuration, Lambda zips and the same trained model, so only the server differ
 - `--batch` images: one batch (Map) execution, then the same images as single executions
   started together (16 client threads), on each cloud in turn;
 - the endpoint: `--requests` InvokeEndpoint calls from 1 client (alternating between the
-  clouds; p50, and its overhead over the artifact's `code/inference.py` called in this
-  process on the same PNGs), then from 8 client threads (requests/s).
+  clouds and the artifact's `code/inference.py` called in this process on the same PNG:
+  p50 and the endpoint's overhead over in-process), then from 8 client threads
+  (requests/s).
 Alternating keeps the shared machine's noise on both alike; compare the ratios. Writes
 benchmarks/results/localcloud_speed.md and .json.
 """
@@ -27,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,6 +47,7 @@ from tests.support.trained_model import cifar_pngs, trained_artifact
 from training.artifact import load_inference
 
 POLL_S = 0.005
+IN_PROCESS = "in-process inference.py"
 # The last commit before issue 17's speed work (what `make benchmark` compares with).
 DEFAULT_BASELINE = "0f59f1d"
 
@@ -81,33 +84,42 @@ def single_latencies(deployed: dict[str, tuple], images: list[Path], runs: int) 
     return seconds
 
 
-def in_process_seconds(artifact: Path, bodies: list[bytes], work: Path) -> list[float]:
-    """The artifact's own handler chain, in this process: the model's cost without a cloud."""
+def in_process_handler(artifact: Path, work: Path) -> Callable[[bytes], object]:
+    """The artifact's own handler chain in this process: the model's cost without a cloud."""
     model_dir = work / "in-process-model"
     with tarfile.open(artifact) as archive:
         archive.extractall(model_dir, filter="data")
     handler = load_inference(model_dir)
     model = handler.model_fn(str(model_dir))
-    seconds = []
-    for body in bodies:
-        started = time.perf_counter()
+
+    def infer(body: bytes) -> object:
         data = handler.input_fn(body, "image/png")
-        handler.output_fn(handler.predict_fn(data, model), "application/json")
-        seconds.append(time.perf_counter() - started)
-    return seconds
+        return handler.output_fn(handler.predict_fn(data, model), "application/json")
+
+    return infer
 
 
-def endpoint_one_client(deployed: dict[str, tuple], bodies: list[bytes]) -> dict:
-    """InvokeEndpoint from one client, alternating between the clouds: {cloud: [seconds]}."""
-    runtimes = {
-        name: (clients(url)("sagemaker-runtime"), outputs["endpoint_name"])
-        for name, (url, outputs, _) in deployed.items()
-    }
-    seconds: dict[str, list[float]] = {name: [] for name in deployed}
+def invoker(runtime, endpoint: str) -> Callable[[bytes], object]:
+    def invoke(body: bytes) -> object:
+        return runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png", Body=body)
+
+    return invoke
+
+
+def endpoint_one_client(
+    deployed: dict[str, tuple], bodies: list[bytes], infer: Callable[[bytes], object]
+) -> dict[str, list[float]]:
+    """Each PNG through each cloud's endpoint and through `infer` in this process, one
+    after another (so the machine's noise falls on all alike): {name: [seconds]}."""
+    calls: dict[str, Callable[[bytes], object]] = {IN_PROCESS: infer}
+    for name, (url, outputs, _) in deployed.items():
+        runtime, endpoint = clients(url)("sagemaker-runtime"), outputs["endpoint_name"]
+        calls[name] = invoker(runtime, endpoint)
+    seconds: dict[str, list[float]] = {name: [] for name in calls}
     for body in bodies:
-        for name, (runtime, endpoint) in runtimes.items():
+        for name, call in calls.items():
             started = time.perf_counter()
-            runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/png", Body=body)
+            call(body)
             seconds[name].append(time.perf_counter() - started)
     return seconds
 
@@ -221,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         latencies = single_latencies(deployed, images, args.runs)
         bodies = [images[i % len(images)].read_bytes() for i in range(args.requests)]
         print(f"endpoint: {args.requests} calls from 1 client, alternating", flush=True)
-        one_client = endpoint_one_client(deployed, bodies)
-        results["in_process"] = summary(in_process_seconds(artifact, bodies, Path(tmp)))
+        infer = in_process_handler(artifact, Path(tmp))
+        one_client = endpoint_one_client(deployed, bodies, infer)
+        results["in_process"] = summary(one_client[IN_PROCESS])
         for name, (url, outputs, process) in deployed.items():
             print(f"{name}: one batch of {args.batch} and {args.batch} singles", flush=True)
             workflows = bench_workflows(url, outputs, images, 1, args.batch)
