@@ -70,6 +70,14 @@ def test_jpeg_is_sent_with_its_content_type(load_handler, aws, stub, context, jp
     assert stub.requests[0].content_type == "image/jpeg"
 
 
+def test_a_certain_answer_is_a_probability_per_class(load_handler, aws, stub, context, png):
+    """[0, 1] is closed: a model that is certain answers 0.0 and 1.0."""
+    handler = load_handler("classify_image")
+    stub.reply = probabilities([0.0, 1.0])
+
+    assert handler.lambda_handler(inline_event(png), context)["inferences"] == [0.0, 1.0]
+
+
 def test_class_count_comes_from_class_names(load_handler, aws, stub, context, png) -> None:
     handler = load_handler("classify_image", CLASS_NAMES="bicycle,motorcycle,scooter")
     stub.reply = probabilities([0.2, 0.3, 0.5])
@@ -137,12 +145,16 @@ def test_unreachable_endpoint_raises_endpoint_unavailable(
     ("reply", "match"),
     [
         (raw(b"<html>oops</html>"), "not JSON"),
-        (raw(b'"motorcycle"'), "list of 2"),
+        (
+            raw(b'"motorcycle"'),
+            r"^expected a list of 2 probabilities \(bicycle, motorcycle\), got motorcycle$",
+        ),
         (raw(b"[0.5, 0.3, 0.2]"), "list of 2"),
         (raw(b'{"prediction": [0.9, 0.1]}'), "list of 2"),
-        (raw(b'["0.9", "0.1"]'), "non-numeric"),
+        (raw(b'["0.9", "0.1"]'), r"^the response has non-numeric values: \['0\.9', '0\.1'\]$"),
         (raw(b"[true, false]"), "non-numeric"),
         (raw(b"[1.5, -0.5]"), "outside"),
+        (raw(b"[1.0005, 0.0]"), "outside"),  # the sum is within tolerance, 1.0005 is not
         (raw(b"[0.9, 0.9]"), "sum to"),
         (raw(b"[NaN, 0.5]"), "outside"),
     ],
@@ -154,6 +166,7 @@ def test_unreachable_endpoint_raises_endpoint_unavailable(
         "strings",
         "bools",
         "range",
+        "just-above-one",
         "sum",
         "nan",
     ],
