@@ -81,22 +81,28 @@ def identity_policies(session: Session) -> list[tuple[str, str]]:
     return policies
 
 
-def _principal_matches(statement: dict[str, Any], session: Session) -> bool:
-    """A resource-based statement names this role session (or everyone)."""
+def _principals(statement: dict[str, Any], kind: str) -> set[str]:
+    """The statement's principals of one kind ("AWS", "Service"); `*` for everyone."""
     principal = statement.get("Principal")
     if principal == "*":
-        return True
+        return {"*"}
     if not isinstance(principal, dict):
-        return False
-    names = principal.get("AWS", [])
-    names = names if isinstance(names, list) else [names]
+        return set()
+    names = principal.get(kind, [])
+    everyone = principal.get("AWS") in ("*", ["*"])
+    return set(names if isinstance(names, list) else [names]) | ({"*"} if everyone else set())
+
+
+def _principal_matches(statement: dict[str, Any], session: Session) -> bool:
+    """A resource-based statement names this role session (or everyone)."""
+    names = _principals(statement, "AWS")
     account_root = f"arn:{session.partition}:iam::{session.account_id}:root"
     wanted = {"*", session.role_arn, session.arn}
     if statement.get("Effect") == "Deny":
         # Naming the account applies a Deny to everyone in it; an Allow for the
         # account only delegates to the account's own IAM policies.
         wanted |= {account_root, session.account_id}
-    return bool(wanted & set(names))
+    return bool(wanted & names)
 
 
 def statement_result(statement: dict[str, Any], request: Request) -> PermissionResult:
@@ -165,15 +171,7 @@ def evaluate(session: Session, request: Request) -> Decision:
 
 
 def _names_service(statement: dict[str, Any], service_principal: str) -> bool:
-    principal = statement.get("Principal")
-    if principal == "*":
-        return True
-    if not isinstance(principal, dict):
-        return False
-    names = principal.get("Service", [])
-    names = names if isinstance(names, list) else [names]
-    everyone = principal.get("AWS") in ("*", ["*"])
-    return everyone or service_principal in names
+    return bool({"*", service_principal} & _principals(statement, "Service"))
 
 
 def service_may(service_principal: str, request: Request) -> Decision:
