@@ -146,6 +146,20 @@ class UsageLedger:
 USAGE = UsageLedger()
 
 
+def resource_policy_decision(request: Request, names_caller: Any) -> Decision:
+    """The resource policy's own verdict for the statements that name the caller:
+    RESOURCE_DENY, ALLOWED, or IMPLICIT_DENY when none allows."""
+    allowed = False
+    for statement in _statements(request.resource_policy or '{"Statement": []}'):
+        if not names_caller(statement):
+            continue
+        result = statement_result(statement, request)
+        if result is PermissionResult.DENIED:
+            return Decision.RESOURCE_DENY
+        allowed = allowed or result is PermissionResult.PERMITTED
+    return Decision.ALLOWED if allowed else Decision.IMPLICIT_DENY
+
+
 def evaluate(session: Session, request: Request) -> Decision:
     """The decision for the role session's request, as AWS's evaluation logic gives it."""
     allowed_by: list[tuple[str, str]] = []
@@ -156,34 +170,20 @@ def evaluate(session: Session, request: Request) -> Decision:
                 return Decision.IDENTITY_DENY
             if result is PermissionResult.PERMITTED:
                 allowed_by.append((name, str(statement.get("Sid") or f"#{index}")))
-    resource_allows = False
-    if request.resource_policy:
-        for statement in _statements(request.resource_policy):
-            if not _principal_matches(statement, session):
-                continue
-            result = statement_result(statement, request)
-            if result is PermissionResult.DENIED:
-                return Decision.RESOURCE_DENY
-            resource_allows = resource_allows or result is PermissionResult.PERMITTED
+    resource = resource_policy_decision(request, lambda s: _principal_matches(s, session))
+    if resource is Decision.RESOURCE_DENY:
+        return resource
     for name, sid in allowed_by:
         USAGE.record(session.role_arn, name, sid)
-    return Decision.ALLOWED if allowed_by or resource_allows else Decision.IMPLICIT_DENY
-
-
-def _names_service(statement: dict[str, Any], service_principal: str) -> bool:
-    return bool({"*", service_principal} & _principals(statement, "Service"))
+    allowed = allowed_by or resource is Decision.ALLOWED
+    return Decision.ALLOWED if allowed else Decision.IMPLICIT_DENY
 
 
 def service_may(service_principal: str, request: Request) -> Decision:
     """Whether the resource's policy lets an AWS service (`s3.amazonaws.com`,
     `events.amazonaws.com`) make the request: a service principal has no identity
     policies, so only the resource policy can allow it ("Policy evaluation logic")."""
-    allowed = False
-    for statement in _statements(request.resource_policy or '{"Statement": []}'):
-        if not _names_service(statement, service_principal):
-            continue
-        result = statement_result(statement, request)
-        if result is PermissionResult.DENIED:
-            return Decision.RESOURCE_DENY
-        allowed = allowed or result is PermissionResult.PERMITTED
-    return Decision.ALLOWED if allowed else Decision.IMPLICIT_DENY
+    service = {"*", service_principal}
+    return resource_policy_decision(
+        request, lambda statement: bool(service & _principals(statement, "Service"))
+    )
