@@ -67,6 +67,16 @@ def test_threshold_inside_zero_one_is_accepted(load_handler, value, expected) ->
     assert handler.load_config(environ).threshold == expected
 
 
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_needs_its_alert_topic(load_handler, name) -> None:
+    """Where failures are reported is configuration too: none starts without it."""
+    handler = load_handler(name)
+    environ = {k: v for k, v in os.environ.items() if k != "ALERT_TOPIC_ARN"}
+
+    with pytest.raises(configuration_error(), match="ALERT_TOPIC_ARN"):
+        handler.load_config(environ)
+
+
 @pytest.mark.parametrize(
     ("name", "environ", "variable"),
     [
