@@ -198,6 +198,7 @@ CASES = [
         "classify_image",
         classify_event(image_s3_uri="s3://scones-data/images/nope.png"),
         "ImageNotFoundError",
+        says="s3://scones-data/images/nope.png does not exist (NoSuchKey)",
     ),
     Case(
         "classify-response-not-probabilities",

@@ -48,6 +48,19 @@ def test_png_with_zero_width_is_rejected(
         common.images.content_type(b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IEND", b""))
 
 
+def test_png_one_pixel_high_is_an_image(common) -> None:
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", 32, 1, 8, 2, 0, 0, 0))
+    png = b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IEND", b"")
+
+    assert common.images.check_png(png) == (32, 1)
+
+
+def test_png_whose_ihdr_is_not_13_bytes_is_rejected(common) -> None:
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBB", 32, 32, 8, 2, 0, 0))  # 12 bytes
+    with pytest.raises(common.errors.UnsupportedImageError, match="13-byte IHDR"):
+        common.images.content_type(b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IEND", b""))
+
+
 def test_jpeg_padded_with_nuls_after_its_end_marker_is_whole(common, jpeg: bytes) -> None:
     """Some encoders pad after EOI (check_jpeg's docstring); such a file is not truncated."""
     assert common.images.content_type(jpeg + b"\x00" * 16) == "image/jpeg"

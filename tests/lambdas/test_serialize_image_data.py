@@ -111,6 +111,13 @@ def test_other_event_fields_are_kept(load_handler, aws, context) -> None:
     assert handler.lambda_handler(event, context)["batch_id"] == "b-7"
 
 
+def test_image_of_exactly_max_image_bytes_is_read(load_handler, aws, context, png) -> None:
+    handler = load_handler("serialize_image_data", MAX_IMAGE_BYTES=str(len(png)))
+    event = {"s3_bucket": "scones-data", "s3_key": "images/bicycle.png"}
+
+    assert base64.b64decode(handler.lambda_handler(event, context)["image_data"]) == png
+
+
 def test_image_over_max_image_bytes_is_unsupported_without_reading_it(
     load_handler, aws, context, png
 ) -> None:
