@@ -178,12 +178,20 @@ def test_a_backlog_queued_for_seconds_is_processed_not_discarded_as_too_old(
     for order in range(12):
         invoke_async(local_cloud, async_function, {"sleep": 1.0, "order": order})
 
-    records: list[dict] = []
-    deadline = time.monotonic() + 60
-    while len(records) < 12 and time.monotonic() < deadline:
-        records += [json.loads(m["Body"]) for m in receive(local_cloud, destination_queue["url"])]
-    conditions = [r["requestContext"]["condition"] for r in records]
-    assert conditions == ["Success"] * 12
+    sqs = local_cloud.client("sqs")
+    by_request: dict[
+        str, dict
+    ] = {}  # a message seen again after its visibility timeout counts once
+    deadline = time.monotonic() + 120
+    while len(by_request) < 12 and time.monotonic() < deadline:
+        for message in receive(local_cloud, destination_queue["url"]):
+            record = json.loads(message["Body"])
+            by_request[record["requestContext"]["requestId"]] = record
+            sqs.delete_message(
+                QueueUrl=destination_queue["url"], ReceiptHandle=message["ReceiptHandle"]
+            )
+    records = list(by_request.values())
+    assert [r["requestContext"]["condition"] for r in records] == ["Success"] * 12
     assert sorted(r["requestPayload"]["order"] for r in records) == list(range(12))
 
 
