@@ -179,9 +179,8 @@ def test_a_backlog_queued_for_seconds_is_processed_not_discarded_as_too_old(
         invoke_async(local_cloud, async_function, {"sleep": 1.0, "order": order})
 
     sqs = local_cloud.client("sqs")
-    by_request: dict[
-        str, dict
-    ] = {}  # a message seen again after its visibility timeout counts once
+    # By request id: a message seen again after its visibility timeout counts once.
+    by_request: dict[str, dict] = {}
     deadline = time.monotonic() + 120
     while len(by_request) < 12 and time.monotonic() < deadline:
         for message in receive(local_cloud, destination_queue["url"]):
