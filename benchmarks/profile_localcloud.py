@@ -7,8 +7,8 @@ after a warm-up, py-spy samples the server (all threads) while `--runs` single-i
 executions run one after another. Writes benchmarks/results/localcloud_profile.md: the
 functions with the most samples, inclusive and on their own, waits left out (in a gVisor
 sandbox py-spy cannot tell a sleeping thread from a running one, so frames that only
-wait are dropped: `wait`, `select`, `sleep`, reads from pipes and sockets), and the raw
-stacks in benchmarks/results/localcloud_profile.txt (flamegraph.pl or speedscope read it).
+wait are dropped: `wait`, `select`, `sleep`, reads from pipes and sockets); the raw stacks
+stay in build/localcloud_profile.txt (flamegraph.pl or speedscope read them).
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def write_results(raw: Path, timing: dict, command: str, rate: int) -> None:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {timing['runs']} executions "
         f"one after another, p50 {timing['p50_ms']:.0f} ms (polled every 20 ms); py-spy at "
         f"{rate} Hz; {working} samples not waiting. 2 cores shared with other work.",
-        "Raw stacks: `localcloud_profile.txt` (flamegraph.pl or speedscope.app read them).",
+        "Raw stacks (not committed): `build/localcloud_profile.txt` (flamegraph.pl or "
+        "speedscope.app read them).",
         "",
         "## Most samples, inclusive (server code, moto and the libraries it runs)",
         "",
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("terraform") is None or not Path(PYTHON).with_name("py-spy").exists():
         print("profile_localcloud: needs terraform on PATH and py-spy in the venv", file=sys.stderr)
         return 1
-    raw = RESULTS / "localcloud_profile.txt"
+    raw = RESULTS.parents[1] / "build" / "localcloud_profile.txt"
+    raw.parent.mkdir(exist_ok=True)
     timing = profile(args.runs, args.rate, raw)
     command = " ".join([".venv/bin/python", "-m", "benchmarks.profile_localcloud", *sys.argv[1:]])
     write_results(raw, timing, command, args.rate)
