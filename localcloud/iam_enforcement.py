@@ -196,7 +196,8 @@ def _client_for(original: Callable) -> Callable:
         return boto3.client(
             service,
             region_name=region,
-            endpoint_url=f"http://localhost:{moto_server_port()}",
+            # 127.0.0.1, not localhost: no resolver call for each new connection.
+            endpoint_url=f"http://127.0.0.1:{moto_server_port()}",
             aws_access_key_id=session.access_key_id,
             aws_secret_access_key=session.secret_access_key,
             aws_session_token=session.session_token,
