@@ -136,12 +136,22 @@ CASES = [
         classify_event(image_s3_uri="s3://scones-data/images/bicycle.png"),
         "InvalidEventError",
         with_png=True,
+        says="the event must have exactly one of 'image_data', 'image_s3_uri'",
     ),
     Case(
         "classify-image-data-not-base64",
         "classify_image",
         classify_event(image_data="not base64!!"),
         "InvalidEventError",
+        says="'image_data' is not valid base64",
+    ),
+    Case(
+        # Without validation b64decode drops the "!" and decodes a PNG signature.
+        "classify-image-data-outside-the-base64-alphabet",
+        "classify_image",
+        classify_event(image_data="iVBORw0K!GgoA"),
+        "InvalidEventError",
+        says="'image_data' is not valid base64",
     ),
     Case(
         "classify-image-data-a-number",

@@ -61,6 +61,20 @@ def test_png_whose_ihdr_is_not_13_bytes_is_rejected(common) -> None:
         common.images.content_type(b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IEND", b""))
 
 
+def test_png_of_an_unknown_colour_type_is_corrupt(common) -> None:
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", 32, 32, 8, 5, 0, 0, 0))  # no colour type 5
+    with pytest.raises(common.errors.UnsupportedImageError, match="colour type 5 with bit depth 8"):
+        common.images.content_type(b"\x89PNG\r\n\x1a\n" + ihdr + chunk(b"IEND", b""))
+
+
+def test_png_chunk_longer_than_the_file_is_truncated(common, png: bytes) -> None:
+    """A length is unsigned (PNG spec 5.3): 0xFFFFFFF4 is 4 GiB, not -12."""
+    kind = b"tEXt"
+    forged = png[:33] + struct.pack(">I", 0xFFFFFFF4) + kind + struct.pack(">I", zlib.crc32(kind))
+    with pytest.raises(common.errors.UnsupportedImageError, match="b'tEXt' runs past the end"):
+        common.images.content_type(forged + png[33:])
+
+
 def test_jpeg_padded_with_nuls_after_its_end_marker_is_whole(common, jpeg: bytes) -> None:
     """Some encoders pad after EOI (check_jpeg's docstring); such a file is not truncated."""
     assert common.images.content_type(jpeg + b"\x00" * 16) == "image/jpeg"
