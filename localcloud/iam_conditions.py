@@ -3,8 +3,10 @@
 moto 5.2.5 checks conditions only in role trust policies, and a statement whose
 condition does not hold comes back DENIED even when it is an Allow. Here a statement
 applies only when every condition holds ("IAM JSON policy elements: Condition", IAM
-User Guide: all operators ANDed, any value of one key ORed; a key missing from the
-context makes a condition false, except with `...IfExists` and `Null`).
+User Guide: all operators ANDed, any value of one key ORed). A key missing from the
+context makes a condition false, but a negated one (`StringNotEquals`, `ArnNotLike`)
+true; `...IfExists` makes it true either way and `Null` tests the presence itself
+("IAM JSON policy elements: Condition operators", IAM User Guide).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ _MATCHERS = {
 
 
 def holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) -> bool:
-    """One condition: any expected value matches; a missing key never does.
+    """One condition: any expected value matches (none does, for a negated operator).
     Condition key names are case-insensitive, their values are not."""
     context = {name.lower(): value for name, value in context.items()}
     key = key.lower()
@@ -32,9 +34,9 @@ def holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) ->
         return (key not in context) == (str(expected).lower() == "true")
     if_exists = operator.endswith("IfExists")
     operator = operator.removesuffix("IfExists")
-    if key not in context:
-        return if_exists
     negated = "Not" in operator
+    if key not in context:
+        return if_exists or negated
     matcher = _MATCHERS.get(operator.replace("Not", ""))
     if matcher is None:
         return False  # an operator we do not model: the statement does not apply
