@@ -3,9 +3,12 @@
 "Policy evaluation logic" (IAM User Guide): an explicit Deny in any applicable policy
 wins; otherwise, within one account, an Allow in the principal's identity-based
 policies or in the resource's resource-based policy allows the request; with neither
-it is implicitly denied. Action and Resource matching is moto's (`IAMPolicyStatement`,
-`*` wildcards); what moto does not do is added here: conditions with the request's
-context keys (`iam_conditions`), `NotResource`, the principal of a resource-based
+it is implicitly denied. Action and resource matching is done here, not by moto's
+`IAMPolicyStatement` (case-sensitive, `?` and other characters read as a regex): `*`
+matches any characters, `?` exactly one ("IAM JSON policy elements: Action": "The prefix
+and the action name are case insensitive"; ARNs in `Resource` are case-sensitive, "IAM
+JSON policy elements: Resource"). Also here: conditions with the request's context keys
+(`iam_conditions`), `NotAction`/`NotResource`, the principal of a resource-based
 statement, and which statement allowed what (to find statements no request needs).
 """
 
@@ -13,13 +16,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
 
 from .iam_conditions import conditions_hold
@@ -105,19 +109,42 @@ def _principal_matches(statement: dict[str, Any], session: Session) -> bool:
     return bool(wanted & names)
 
 
+@functools.lru_cache(maxsize=1024)
+def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    """A policy pattern as a regex: `*` any characters, `?` one, the rest literal."""
+    regex = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+    return re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _matches(patterns: str | list[str], value: str, *, ignore_case: bool) -> bool:
+    patterns = patterns if isinstance(patterns, list) else [patterns]
+    return any(_wildcard(p, ignore_case).fullmatch(value) for p in patterns)
+
+
+def _element_applies(statement: dict[str, Any], name: str, value: str, ignore_case: bool) -> bool:
+    """`Action`/`Resource` lists what the statement covers, `NotAction`/`NotResource`
+    what it does not; a statement with neither covers nothing."""
+    if name in statement:
+        return _matches(statement[name], value, ignore_case=ignore_case)
+    if f"Not{name}" in statement:
+        return not _matches(statement[f"Not{name}"], value, ignore_case=ignore_case)
+    return False
+
+
 def statement_result(statement: dict[str, Any], request: Request) -> PermissionResult:
     """One statement's verdict on the request: PERMITTED, DENIED or NEUTRAL."""
-    if not conditions_hold(statement, request.context):
+    applies = (
+        _element_applies(statement, "Action", request.action, ignore_case=True)
+        and _element_applies(statement, "Resource", request.resource, ignore_case=False)
+        and conditions_hold(statement, request.context)
+    )
+    if not applies:
         return PermissionResult.NEUTRAL
-    core = {k: v for k, v in statement.items() if k not in ("Condition", "Principal", "Sid")}
-    if "NotResource" in core:  # moto treats a statement without Resource as matching all
-        excluded = IAMPolicyStatement({**core, "Resource": core.pop("NotResource")})
-        if excluded._check_element_matches("Resource", request.resource):
-            return PermissionResult.NEUTRAL
-        core["Resource"] = "*"
-    if not core.get("Resource"):
-        return PermissionResult.NEUTRAL
-    return IAMPolicyStatement(core).is_action_permitted(request.action, request.resource)
+    if statement.get("Effect") == "Deny":
+        return PermissionResult.DENIED
+    return PermissionResult.PERMITTED
 
 
 class UsageLedger:

@@ -1,0 +1,107 @@
+"""Statement and resource-policy evaluation (`localcloud.iam_policies`), as a table.
+
+Rules from the IAM User Guide (docs.aws.amazon.com/IAM/latest/UserGuide/...):
+"IAM JSON policy elements: Action" (reference_policies_elements_action.html): "The prefix
+and the action name are case insensitive", `*` matches any characters and `?` one;
+"IAM JSON policy elements: NotAction" and "...: NotResource": the statement covers
+everything except what is listed; "IAM JSON policy elements: Resource": ARNs are
+case-sensitive; "Policy evaluation logic": an explicit Deny overrides any Allow.
+"""
+
+import json
+
+import pytest
+from moto.iam.access_control import PermissionResult
+
+from localcloud.iam_policies import Decision, Request, resource_policy_decision, statement_result
+
+BUCKET = "arn:aws:s3:::scones-data"
+OBJECT = f"{BUCKET}/inputs/a.png"
+
+
+def _statement(effect: str = "Allow", **elements) -> dict:
+    return {"Effect": effect, **elements}
+
+
+@pytest.mark.parametrize(
+    ("statement", "action", "resource", "result"),
+    [
+        # Action: prefix and name case-insensitive, `*` and `?` wildcards.
+        (_statement(Action="s3:GetObject", Resource="*"), "S3:getobject", OBJECT, "PERMITTED"),
+        (_statement(Action="S3:GETOBJECT", Resource="*"), "s3:GetObject", OBJECT, "PERMITTED"),
+        (_statement(Action="s3:Get*", Resource="*"), "s3:GetObjectTagging", OBJECT, "PERMITTED"),
+        (_statement(Action="sns:Publis?", Resource="*"), "sns:Publish", OBJECT, "PERMITTED"),
+        (_statement(Action="sns:Publis?", Resource="*"), "sns:Publis", OBJECT, "NEUTRAL"),
+        (_statement(Action="sns:Publish?", Resource="*"), "sns:Publish", OBJECT, "NEUTRAL"),
+        # `.` is a character, not "any character" (no regex leaks through).
+        (_statement(Action="s3:Get.bject", Resource="*"), "s3:GetObject", OBJECT, "NEUTRAL"),
+        # NotAction: everything except what is listed.
+        (_statement(NotAction="s3:Delete*", Resource="*"), "s3:GetObject", OBJECT, "PERMITTED"),
+        (_statement(NotAction="s3:Delete*", Resource="*"), "s3:deleteobject", OBJECT, "NEUTRAL"),
+        # Resource: case-sensitive ARNs with wildcards.
+        (
+            _statement(Action="s3:*", Resource=f"{BUCKET}/inputs/*"),
+            "s3:GetObject",
+            OBJECT,
+            "PERMITTED",
+        ),
+        (
+            _statement(Action="s3:*", Resource=f"{BUCKET}/INPUTS/*"),
+            "s3:GetObject",
+            OBJECT,
+            "NEUTRAL",
+        ),
+        (
+            _statement(Action="s3:*", Resource=f"{BUCKET}/inputs/?.png"),
+            "s3:GetObject",
+            OBJECT,
+            "PERMITTED",
+        ),
+        # NotResource: everything except what is listed.
+        (
+            _statement(Action="s3:*", NotResource=f"{BUCKET}/private/*"),
+            "s3:GetObject",
+            OBJECT,
+            "PERMITTED",
+        ),
+        (
+            _statement(Action="s3:*", NotResource=f"{BUCKET}/inputs/*"),
+            "s3:GetObject",
+            OBJECT,
+            "NEUTRAL",
+        ),
+        # Deny is DENIED where it applies; a statement without a resource covers nothing.
+        (_statement("Deny", Action="s3:*", Resource="*"), "s3:GetObject", OBJECT, "DENIED"),
+        (_statement(Action="s3:*"), "s3:GetObject", OBJECT, "NEUTRAL"),
+        # A condition that does not hold: the statement does not apply.
+        (
+            _statement(
+                "Deny",
+                Action="s3:*",
+                Resource="*",
+                Condition={"Bool": {"aws:SecureTransport": "false"}},
+            ),
+            "s3:GetObject",
+            OBJECT,
+            "NEUTRAL",
+        ),
+    ],
+)
+def test_statement_covers_what_the_documentation_says(statement, action, resource, result):
+    request = Request(action, resource, {"aws:SecureTransport": "true"})
+    assert statement_result(statement, request) is PermissionResult[result]
+
+
+def test_an_explicit_deny_overrides_an_allow_in_the_same_policy():
+    policy = json.dumps(
+        {
+            "Statement": [
+                _statement(Action="s3:*", Resource="*"),
+                _statement("Deny", Action="s3:GetObject", Resource=OBJECT),
+            ]
+        }
+    )
+    request = Request("s3:GetObject", OBJECT, {}, policy)
+    assert resource_policy_decision(request, lambda _: True) is Decision.RESOURCE_DENY
+    other = Request("s3:GetObject", f"{BUCKET}/inputs/b.png", {}, policy)
+    assert resource_policy_decision(other, lambda _: True) is Decision.ALLOWED
