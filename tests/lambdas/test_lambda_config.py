@@ -67,6 +67,14 @@ def test_threshold_inside_zero_one_is_accepted(load_handler, value, expected) ->
     assert handler.load_config(environ).threshold == expected
 
 
+def test_one_is_a_positive_integer(load_handler) -> None:
+    handler = load_handler("serialize_image_data")
+
+    config = handler.load_config({"ALERT_TOPIC_ARN": TOPIC, "MAX_IMAGE_BYTES": "1"})
+
+    assert config.max_image_bytes == 1
+
+
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_every_function_needs_its_alert_topic(load_handler, name) -> None:
     """Where failures are reported is configuration too: none starts without it."""
@@ -85,6 +93,16 @@ def test_every_function_needs_its_alert_topic(load_handler, name) -> None:
         (
             "serialize_image_data",
             {"ALERT_TOPIC_ARN": TOPIC, "MAX_IMAGE_BYTES": "-1"},
+            "MAX_IMAGE_BYTES",
+        ),
+        (
+            "serialize_image_data",
+            {"ALERT_TOPIC_ARN": TOPIC, "MAX_IMAGE_BYTES": "0"},
+            "MAX_IMAGE_BYTES",
+        ),
+        (
+            "serialize_image_data",
+            {"ALERT_TOPIC_ARN": TOPIC, "MAX_IMAGE_BYTES": "5MB"},
             "MAX_IMAGE_BYTES",
         ),
         ("classify_image", {"ALERT_TOPIC_ARN": TOPIC, "CLASS_NAMES": "a,b"}, "ENDPOINT_NAME"),
