@@ -6,7 +6,9 @@ applies only when every condition holds ("IAM JSON policy elements: Condition", 
 User Guide: all operators ANDed, any value of one key ORed). A key missing from the
 context makes a condition false, but a negated one (`StringNotEquals`, `ArnNotLike`)
 true; `...IfExists` makes it true either way and `Null` tests the presence itself
-("IAM JSON policy elements: Condition operators", IAM User Guide).
+("IAM JSON policy elements: Condition operators", IAM User Guide). An operator not
+modelled here (numeric, date, IP, binary, `ForAnyValue:`/`ForAllValues:`) raises
+`ConditionNotEvaluated`: guessing would drop a Deny or grant an Allow silently.
 """
 
 from __future__ import annotations
@@ -25,6 +27,23 @@ _MATCHERS = {
 }
 
 
+class ConditionNotEvaluated(Exception):
+    """A condition whose operator the local cloud does not evaluate."""
+
+    def __init__(self, operator: str, where: str = "a policy") -> None:
+        self.operator = operator
+        self.where = where
+        super().__init__(
+            f"condition operator {operator} in {where} is not evaluated by the local cloud "
+            f"(it evaluates {', '.join(sorted(_MATCHERS))}, their Not/IfExists forms and "
+            "Null); rewrite the condition with those, or run the local cloud with --iam off "
+            "(LOCALCLOUD_IAM=off)"
+        )
+
+    def located(self, where: str) -> ConditionNotEvaluated:
+        return ConditionNotEvaluated(self.operator, where)
+
+
 def holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) -> bool:
     """One condition: any expected value matches (none does, for a negated operator).
     Condition key names are case-insensitive, their values are not."""
@@ -33,13 +52,13 @@ def holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) ->
     if operator == "Null":
         return (key not in context) == (str(expected).lower() == "true")
     if_exists = operator.endswith("IfExists")
-    operator = operator.removesuffix("IfExists")
-    negated = "Not" in operator
+    base = operator.removesuffix("IfExists")
+    negated = "Not" in base
+    matcher = _MATCHERS.get(base.replace("Not", ""))
+    if matcher is None:
+        raise ConditionNotEvaluated(operator)
     if key not in context:
         return if_exists or negated
-    matcher = _MATCHERS.get(operator.replace("Not", ""))
-    if matcher is None:
-        return False  # an operator we do not model: the statement does not apply
     values = expected if isinstance(expected, list) else [expected]
     matched = any(matcher(context[key], str(v)) for v in values)
     return matched != negated

@@ -26,7 +26,7 @@ from typing import Any
 from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
 
-from .iam_conditions import conditions_hold
+from .iam_conditions import ConditionNotEvaluated, conditions_hold
 from .iam_sessions import Session
 
 
@@ -57,6 +57,13 @@ class Request:
         return (
             f"User: {principal} is not authorized to perform: {self.action} "
             f"on resource: {self.resource} {why}"
+        )
+
+    def not_evaluated_message(self, principal: str, error: Exception) -> str:
+        """The denial when a condition the request meets cannot be evaluated here."""
+        return (
+            f"User: {principal} is not authorized to perform: {self.action} "
+            f"on resource: {self.resource} because {error}"
         )
 
 
@@ -147,6 +154,18 @@ def statement_result(statement: dict[str, Any], request: Request) -> PermissionR
     return PermissionResult.PERMITTED
 
 
+def _located_result(statement: dict[str, Any], request: Request, where: str) -> PermissionResult:
+    """`statement_result`, naming the policy and statement if a condition is not evaluated."""
+    try:
+        return statement_result(statement, request)
+    except ConditionNotEvaluated as error:
+        raise error.located(where) from None
+
+
+def _sid(statement: dict[str, Any], index: int) -> str:
+    return str(statement.get("Sid") or f"#{index}")
+
+
 class UsageLedger:
     """Which identity statements allowed at least one request, per role."""
 
@@ -177,10 +196,12 @@ def resource_policy_decision(request: Request, names_caller: Any) -> Decision:
     """The resource policy's own verdict for the statements that name the caller:
     RESOURCE_DENY, ALLOWED, or IMPLICIT_DENY when none allows."""
     allowed = False
-    for statement in _statements(request.resource_policy or '{"Statement": []}'):
+    statements = _statements(request.resource_policy or '{"Statement": []}')
+    for index, statement in enumerate(statements):
         if not names_caller(statement):
             continue
-        result = statement_result(statement, request)
+        where = f"statement {_sid(statement, index)} of the resource policy of {request.resource}"
+        result = _located_result(statement, request, where)
         if result is PermissionResult.DENIED:
             return Decision.RESOURCE_DENY
         allowed = allowed or result is PermissionResult.PERMITTED
@@ -192,11 +213,12 @@ def evaluate(session: Session, request: Request) -> Decision:
     allowed_by: list[tuple[str, str]] = []
     for name, document in identity_policies(session):
         for index, statement in enumerate(_statements(document)):
-            result = statement_result(statement, request)
+            sid = _sid(statement, index)
+            result = _located_result(statement, request, f"statement {sid} of policy {name}")
             if result is PermissionResult.DENIED:
                 return Decision.IDENTITY_DENY
             if result is PermissionResult.PERMITTED:
-                allowed_by.append((name, str(statement.get("Sid") or f"#{index}")))
+                allowed_by.append((name, sid))
     resource = resource_policy_decision(request, lambda s: _principal_matches(s, session))
     if resource is Decision.RESOURCE_DENY:
         return resource

@@ -28,6 +28,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from . import iam_enforcement
+from .iam_conditions import ConditionNotEvaluated
 from .iam_policies import Decision, Request, service_may
 from .iam_requests import s3_requests
 from .iam_sessions import assume_role
@@ -111,7 +112,12 @@ def service_denied(service_principal: str, request: Request) -> str | None:
     (S3 notifying, EventBridge delivering) make the request, or None."""
     if not iam_enforcement.is_enabled():
         return None
-    decision = service_may(service_principal, request)
+    try:
+        decision = service_may(service_principal, request)
+    except ConditionNotEvaluated as error:
+        message = request.not_evaluated_message(service_principal, error)
+        iam_enforcement.LOG.error("AccessDenied: %s", message)
+        return message
     if decision is Decision.ALLOWED:
         return None
     message = request.denied_message(service_principal, decision).replace(

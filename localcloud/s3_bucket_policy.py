@@ -8,20 +8,23 @@ Allow or a Deny that should then simply not apply. A standard TLS-only statement
 The replacement applies a statement only when its conditions hold for the request
 context, then lets moto judge action, resource and effect. Every AWS endpoint is TLS
 and clients reach the local cloud only on the loopback interface, so requests are
-evaluated as secure transport; a condition on any other key does not hold.
+evaluated as secure transport; a condition on any other key does not hold. A condition
+operator the local cloud does not evaluate denies the request, logged.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 from typing import Any
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.s3.models import FakeBucket
 
-from .iam_conditions import conditions_hold
+from .iam_conditions import ConditionNotEvaluated, conditions_hold
 
+LOG = logging.getLogger("localcloud.iam")
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
 
 
@@ -46,7 +49,12 @@ def applicable_policy(policy: str | bytes) -> IAMPolicy | None:
 
 
 def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
-    policy = None if self.policy is None else applicable_policy(self.policy)
+    try:
+        policy = None if self.policy is None else applicable_policy(self.policy)
+    except ConditionNotEvaluated as error:
+        # Denied, not guessed (a Deny dropped silently would allow what AWS refuses).
+        LOG.error("AccessDenied: %s", error.located(f"the bucket policy of {self.name}"))
+        return PermissionResult.DENIED
     if policy is None:
         return PermissionResult.NEUTRAL
     return policy.is_action_permitted(action, resource)

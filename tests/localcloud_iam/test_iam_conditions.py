@@ -9,7 +9,7 @@ context makes a condition false, but true for a negated operator (`StringNotLike
 
 import pytest
 
-from localcloud.iam_conditions import holds
+from localcloud.iam_conditions import ConditionNotEvaluated, holds
 
 VPCE = "aws:SourceVpce"
 ARN = "arn:aws:sns:us-east-1:111122223333:topic"
@@ -51,3 +51,22 @@ ARN = "arn:aws:sns:us-east-1:111122223333:topic"
 )
 def test_condition_operator_follows_the_documented_rule(operator, key, expected, context, result):
     assert holds(operator, key, expected, context) is result
+
+
+@pytest.mark.parametrize(
+    "operator",
+    [
+        "NumericLessThan",
+        "DateGreaterThan",
+        "IpAddress",
+        "NotIpAddress",
+        "BinaryEquals",
+        "ForAnyValue:StringEquals",
+        "ForAllValues:StringLike",
+        "NumericEqualsIfExists",
+    ],
+)
+def test_an_operator_not_evaluated_here_is_refused_loudly(operator):
+    for context in ({}, {VPCE: "vpce-1"}):
+        with pytest.raises(ConditionNotEvaluated, match=f"{operator} in a policy is not evaluated"):
+            holds(operator, VPCE, "vpce-1", context)

@@ -13,6 +13,7 @@ import json
 import pytest
 from moto.iam.access_control import PermissionResult
 
+from localcloud.iam_conditions import ConditionNotEvaluated
 from localcloud.iam_policies import Decision, Request, resource_policy_decision, statement_result
 
 BUCKET = "arn:aws:s3:::scones-data"
@@ -104,4 +105,29 @@ def test_an_explicit_deny_overrides_an_allow_in_the_same_policy():
     request = Request("s3:GetObject", OBJECT, {}, policy)
     assert resource_policy_decision(request, lambda _: True) is Decision.RESOURCE_DENY
     other = Request("s3:GetObject", f"{BUCKET}/inputs/b.png", {}, policy)
+    assert resource_policy_decision(other, lambda _: True) is Decision.ALLOWED
+
+
+def test_a_deny_with_an_unevaluated_operator_is_refused_naming_policy_and_statement():
+    deny = _statement(
+        "Deny",
+        Sid="OnlyFromVpc",
+        Action="s3:*",
+        Resource="*",
+        Condition={"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+    )
+    policy = json.dumps({"Statement": [_statement(Action="s3:*", Resource="*"), deny]})
+    request = Request("s3:GetObject", OBJECT, {}, policy)
+    expected = f"NotIpAddress in statement OnlyFromVpc of the resource policy of {OBJECT}"
+    with pytest.raises(ConditionNotEvaluated, match=expected):
+        resource_policy_decision(request, lambda _: True)
+    # A statement that does not cover the action is not evaluated at all.
+    other = Request(
+        "sns:Publish",
+        OBJECT,
+        {},
+        json.dumps(
+            {"Statement": [{**deny, "Action": "s3:*"}, _statement(Action="sns:*", Resource="*")]}
+        ),
+    )
     assert resource_policy_decision(other, lambda _: True) is Decision.ALLOWED
