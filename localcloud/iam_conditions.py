@@ -8,7 +8,7 @@ context makes a condition false, but a negated one (`StringNotEquals`, `ArnNotLi
 true; `...IfExists` makes it true either way and `Null` tests the presence itself
 ("IAM JSON policy elements: Condition operators", IAM User Guide). An operator not
 modelled here (numeric, date, IP, binary, `ForAnyValue:`/`ForAllValues:`) raises
-`ConditionNotEvaluated`: guessing would drop a Deny or grant an Allow silently.
+`PolicyNotEvaluated`: guessing would drop a Deny or grant an Allow silently.
 """
 
 from __future__ import annotations
@@ -27,21 +27,26 @@ _MATCHERS = {
 }
 
 
-class ConditionNotEvaluated(Exception):
-    """A condition whose operator the local cloud does not evaluate."""
+class PolicyNotEvaluated(Exception):
+    """A policy element the local cloud does not evaluate (it denies the request)."""
 
-    def __init__(self, operator: str, where: str = "a policy") -> None:
-        self.operator = operator
-        self.where = where
+    def __init__(self, element: str, hint: str, where: str = "a policy") -> None:
+        self.element, self.hint, self.where = element, hint, where
         super().__init__(
-            f"condition operator {operator} in {where} is not evaluated by the local cloud "
-            f"(it evaluates {', '.join(sorted(_MATCHERS))}, their Not/IfExists forms and "
-            "Null); rewrite the condition with those, or run the local cloud with --iam off "
-            "(LOCALCLOUD_IAM=off)"
+            f"{element} in {where} is not evaluated by the local cloud ({hint}); rewrite the "
+            "statement, or run the local cloud with --iam off (LOCALCLOUD_IAM=off)"
         )
 
-    def located(self, where: str) -> ConditionNotEvaluated:
-        return ConditionNotEvaluated(self.operator, where)
+    def located(self, where: str) -> PolicyNotEvaluated:
+        return PolicyNotEvaluated(self.element, self.hint, where)
+
+
+def _operator_not_evaluated(operator: str) -> PolicyNotEvaluated:
+    evaluated = ", ".join(sorted(_MATCHERS))
+    return PolicyNotEvaluated(
+        f"condition operator {operator}",
+        f"it evaluates {evaluated}, their Not/IfExists forms and Null",
+    )
 
 
 def holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) -> bool:
@@ -56,7 +61,7 @@ def holds(operator: str, key: str, expected: Any, context: Mapping[str, str]) ->
     negated = "Not" in base
     matcher = _MATCHERS.get(base.replace("Not", ""))
     if matcher is None:
-        raise ConditionNotEvaluated(operator)
+        raise _operator_not_evaluated(operator)
     if key not in context:
         return if_exists or negated
     values = expected if isinstance(expected, list) else [expected]

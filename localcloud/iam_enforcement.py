@@ -40,7 +40,7 @@ from moto.settings import moto_server_port
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
 from . import iam_requests
-from .iam_conditions import ConditionNotEvaluated
+from .iam_conditions import PolicyNotEvaluated
 from .iam_policies import USAGE, Decision, Request, evaluate
 from .iam_sessions import Session, assume_role, session_for
 
@@ -151,7 +151,7 @@ def check(session: Session, requests: list[Request]) -> str | None:
     for request in requests:
         try:
             decision = evaluate(session, request)
-        except ConditionNotEvaluated as error:
+        except PolicyNotEvaluated as error:
             # Denied, not guessed: an unevaluated Deny must not turn into an allow.
             message = request.not_evaluated_message(session.arn, error)
             LOG.error("AccessDenied: %s", message)

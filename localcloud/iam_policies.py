@@ -8,8 +8,9 @@ it is implicitly denied. Action and resource matching is done here, not by moto'
 matches any characters, `?` exactly one ("IAM JSON policy elements: Action": "The prefix
 and the action name are case insensitive"; ARNs in `Resource` are case-sensitive, "IAM
 JSON policy elements: Resource"). Also here: conditions with the request's context keys
-(`iam_conditions`), `NotAction`/`NotResource`, the principal of a resource-based
-statement, and which statement allowed what (to find statements no request needs).
+(`iam_conditions`), `NotAction`/`NotResource`, the principal (or `NotPrincipal`) of a
+resource-based statement, and which statement allowed what (to find statements no
+request needs).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from moto.iam.access_control import PermissionResult
 from moto.iam.models import iam_backends
 
-from .iam_conditions import ConditionNotEvaluated, conditions_hold
+from .iam_conditions import PolicyNotEvaluated, conditions_hold
 from .iam_sessions import Session
 
 
@@ -92,9 +93,9 @@ def identity_policies(session: Session) -> list[tuple[str, str]]:
     return policies
 
 
-def _principals(statement: dict[str, Any], kind: str) -> set[str]:
-    """The statement's principals of one kind ("AWS", "Service"); `*` for everyone."""
-    principal = statement.get("Principal")
+def _named(principal: Any, kind: str) -> set[str]:
+    """The principals of one kind ("AWS", "Service") a Principal or NotPrincipal names;
+    `*` for everyone."""
     if principal == "*":
         return {"*"}
     if not isinstance(principal, dict):
@@ -104,16 +105,46 @@ def _principals(statement: dict[str, Any], kind: str) -> set[str]:
     return set(names if isinstance(names, list) else [names]) | ({"*"} if everyone else set())
 
 
-def _principal_matches(statement: dict[str, Any], session: Session) -> bool:
+def _principals(statement: dict[str, Any], kind: str) -> set[str]:
+    return _named(statement.get("Principal"), kind)
+
+
+def _excepted(statement: dict[str, Any], kind: str) -> set[str] | None:
+    """What a `NotPrincipal` names, or None without one. AWS supports it only with Deny
+    ("AWS JSON policy elements: NotPrincipal", IAM User Guide): any other use is refused."""
+    if "NotPrincipal" not in statement:
+        return None
+    if statement.get("Effect") != "Deny":
+        raise PolicyNotEvaluated(
+            "NotPrincipal with Effect Allow", "AWS supports NotPrincipal only with Deny"
+        )
+    return _named(statement["NotPrincipal"], kind)
+
+
+def names_session(statement: dict[str, Any], session: Session) -> bool:
     """A resource-based statement names this role session (or everyone)."""
+    account = {f"arn:{session.partition}:iam::{session.account_id}:root", session.account_id}
+    identity = {"*", session.role_arn, session.arn}
+    excepted = _excepted(statement, "AWS")
+    if excepted is not None:
+        # A Deny for all but the named: AWS checks the account, then the role, then
+        # the session, so the exception needs the account and the role or the session
+        # ("AWS JSON policy elements: NotPrincipal").
+        return not (excepted & (account | {"*"}) and excepted & identity)
     names = _principals(statement, "AWS")
-    account_root = f"arn:{session.partition}:iam::{session.account_id}:root"
-    wanted = {"*", session.role_arn, session.arn}
     if statement.get("Effect") == "Deny":
         # Naming the account applies a Deny to everyone in it; an Allow for the
         # account only delegates to the account's own IAM policies.
-        wanted |= {account_root, session.account_id}
-    return bool(wanted & names)
+        identity |= account
+    return bool(identity & names)
+
+
+def _service_matches(statement: dict[str, Any], service_principal: str) -> bool:
+    """A resource-based statement names the AWS service (or everyone)."""
+    excepted = _excepted(statement, "Service")
+    if excepted is not None:
+        return not excepted & {"*", service_principal}
+    return bool({"*", service_principal} & _principals(statement, "Service"))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -158,7 +189,7 @@ def _located_result(statement: dict[str, Any], request: Request, where: str) -> 
     """`statement_result`, naming the policy and statement if a condition is not evaluated."""
     try:
         return statement_result(statement, request)
-    except ConditionNotEvaluated as error:
+    except PolicyNotEvaluated as error:
         raise error.located(where) from None
 
 
@@ -198,10 +229,13 @@ def resource_policy_decision(request: Request, names_caller: Any) -> Decision:
     allowed = False
     statements = _statements(request.resource_policy or '{"Statement": []}')
     for index, statement in enumerate(statements):
-        if not names_caller(statement):
-            continue
-        where = f"statement {_sid(statement, index)} of the resource policy of {request.resource}"
-        result = _located_result(statement, request, where)
+        try:
+            if not names_caller(statement):
+                continue
+            result = statement_result(statement, request)
+        except PolicyNotEvaluated as error:
+            where = f"statement {_sid(statement, index)} of the resource policy of "
+            raise error.located(where + request.resource) from None
         if result is PermissionResult.DENIED:
             return Decision.RESOURCE_DENY
         allowed = allowed or result is PermissionResult.PERMITTED
@@ -219,7 +253,7 @@ def evaluate(session: Session, request: Request) -> Decision:
                 return Decision.IDENTITY_DENY
             if result is PermissionResult.PERMITTED:
                 allowed_by.append((name, sid))
-    resource = resource_policy_decision(request, lambda s: _principal_matches(s, session))
+    resource = resource_policy_decision(request, lambda s: names_session(s, session))
     if resource is Decision.RESOURCE_DENY:
         return resource
     for name, sid in allowed_by:
@@ -232,7 +266,6 @@ def service_may(service_principal: str, request: Request) -> Decision:
     """Whether the resource's policy lets an AWS service (`s3.amazonaws.com`,
     `events.amazonaws.com`) make the request: a service principal has no identity
     policies, so only the resource policy can allow it ("Policy evaluation logic")."""
-    service = {"*", service_principal}
     return resource_policy_decision(
-        request, lambda statement: bool(service & _principals(statement, "Service"))
+        request, lambda statement: _service_matches(statement, service_principal)
     )

@@ -28,7 +28,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.dist
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from . import iam_enforcement
-from .iam_conditions import ConditionNotEvaluated
+from .iam_conditions import PolicyNotEvaluated
 from .iam_policies import Decision, Request, service_may
 from .iam_requests import s3_requests
 from .iam_sessions import assume_role
@@ -114,7 +114,7 @@ def service_denied(service_principal: str, request: Request) -> str | None:
         return None
     try:
         decision = service_may(service_principal, request)
-    except ConditionNotEvaluated as error:
+    except PolicyNotEvaluated as error:
         message = request.not_evaluated_message(service_principal, error)
         iam_enforcement.LOG.error("AccessDenied: %s", message)
         return message

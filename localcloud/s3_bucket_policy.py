@@ -22,7 +22,7 @@ from typing import Any
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.s3.models import FakeBucket
 
-from .iam_conditions import ConditionNotEvaluated, conditions_hold
+from .iam_conditions import PolicyNotEvaluated, conditions_hold
 
 LOG = logging.getLogger("localcloud.iam")
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
@@ -51,7 +51,7 @@ def applicable_policy(policy: str | bytes) -> IAMPolicy | None:
 def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
     try:
         policy = None if self.policy is None else applicable_policy(self.policy)
-    except ConditionNotEvaluated as error:
+    except PolicyNotEvaluated as error:
         # Denied, not guessed (a Deny dropped silently would allow what AWS refuses).
         LOG.error("AccessDenied: %s", error.located(f"the bucket policy of {self.name}"))
         return PermissionResult.DENIED

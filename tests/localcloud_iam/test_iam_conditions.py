@@ -9,7 +9,7 @@ context makes a condition false, but true for a negated operator (`StringNotLike
 
 import pytest
 
-from localcloud.iam_conditions import ConditionNotEvaluated, holds
+from localcloud.iam_conditions import PolicyNotEvaluated, holds
 
 VPCE = "aws:SourceVpce"
 ARN = "arn:aws:sns:us-east-1:111122223333:topic"
@@ -68,5 +68,5 @@ def test_condition_operator_follows_the_documented_rule(operator, key, expected,
 )
 def test_an_operator_not_evaluated_here_is_refused_loudly(operator):
     for context in ({}, {VPCE: "vpce-1"}):
-        with pytest.raises(ConditionNotEvaluated, match=f"{operator} in a policy is not evaluated"):
+        with pytest.raises(PolicyNotEvaluated, match=f"{operator} in a policy is not evaluated"):
             holds(operator, VPCE, "vpce-1", context)

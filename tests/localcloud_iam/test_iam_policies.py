@@ -5,7 +5,10 @@ Rules from the IAM User Guide (docs.aws.amazon.com/IAM/latest/UserGuide/...):
 and the action name are case insensitive", `*` matches any characters and `?` one;
 "IAM JSON policy elements: NotAction" and "...: NotResource": the statement covers
 everything except what is listed; "IAM JSON policy elements: Resource": ARNs are
-case-sensitive; "Policy evaluation logic": an explicit Deny overrides any Allow.
+case-sensitive; "Policy evaluation logic": an explicit Deny overrides any Allow;
+"AWS JSON policy elements: NotPrincipal" (reference_policies_elements_notprincipal.html):
+only with Deny, which then applies to all principals except those named, and an
+assumed role is excepted only with its account named too.
 """
 
 import json
@@ -13,8 +16,16 @@ import json
 import pytest
 from moto.iam.access_control import PermissionResult
 
-from localcloud.iam_conditions import ConditionNotEvaluated
-from localcloud.iam_policies import Decision, Request, resource_policy_decision, statement_result
+from localcloud.iam_conditions import PolicyNotEvaluated
+from localcloud.iam_policies import (
+    Decision,
+    Request,
+    names_session,
+    resource_policy_decision,
+    service_may,
+    statement_result,
+)
+from localcloud.iam_sessions import Session
 
 BUCKET = "arn:aws:s3:::scones-data"
 OBJECT = f"{BUCKET}/inputs/a.png"
@@ -119,7 +130,7 @@ def test_a_deny_with_an_unevaluated_operator_is_refused_naming_policy_and_statem
     policy = json.dumps({"Statement": [_statement(Action="s3:*", Resource="*"), deny]})
     request = Request("s3:GetObject", OBJECT, {}, policy)
     expected = f"NotIpAddress in statement OnlyFromVpc of the resource policy of {OBJECT}"
-    with pytest.raises(ConditionNotEvaluated, match=expected):
+    with pytest.raises(PolicyNotEvaluated, match=expected):
         resource_policy_decision(request, lambda _: True)
     # A statement that does not cover the action is not evaluated at all.
     other = Request(
@@ -131,3 +142,55 @@ def test_a_deny_with_an_unevaluated_operator_is_refused_naming_policy_and_statem
         ),
     )
     assert resource_policy_decision(other, lambda _: True) is Decision.ALLOWED
+
+
+ROLE = "arn:aws:iam::123456789012:role/scones-classify"
+SESSION = Session(ROLE, "scones-classify", "ASIA", "secret", "token")
+SESSION_ARN = "arn:aws:sts::123456789012:assumed-role/scones-classify/scones-classify"
+ROOT = "arn:aws:iam::123456789012:root"
+
+
+@pytest.mark.parametrize(
+    ("not_principal", "denied"),
+    [
+        # The documentation's advice: name the account and the role (or its session).
+        ({"AWS": [ROLE, ROOT]}, False),
+        ({"AWS": [SESSION_ARN, ROLE, ROOT]}, False),
+        ({"AWS": ["123456789012", SESSION_ARN]}, False),
+        # Without the account the Deny still reaches the session (checked account first).
+        ({"AWS": [ROLE]}, True),
+        # Another role: the Deny applies to this one.
+        ({"AWS": ["arn:aws:iam::123456789012:role/other", ROOT]}, True),
+        ({"Service": "s3.amazonaws.com"}, True),
+    ],
+)
+def test_deny_with_not_principal_applies_to_every_principal_not_named(not_principal, denied):
+    deny = _statement("Deny", NotPrincipal=not_principal, Action="s3:*", Resource="*")
+    allow = _statement(Principal={"AWS": ROLE}, Action="s3:*", Resource="*")
+    policy = json.dumps({"Statement": [allow, deny]})
+    decision = resource_policy_decision(
+        Request("s3:GetObject", OBJECT, {}, policy), lambda s: names_session(s, SESSION)
+    )
+    assert decision is (Decision.RESOURCE_DENY if denied else Decision.ALLOWED)
+
+
+def test_deny_with_not_principal_spares_only_the_named_service():
+    deny = _statement(
+        "Deny", NotPrincipal={"Service": "s3.amazonaws.com"}, Action="*", Resource="*"
+    )
+    allow = _statement(
+        Principal={"Service": ["s3.amazonaws.com", "events.amazonaws.com"]},
+        Action="lambda:InvokeFunction",
+        Resource="*",
+    )
+    policy = json.dumps({"Statement": [allow, deny]})
+    request = Request("lambda:InvokeFunction", "arn:aws:lambda:us-east-1:1:function:f", {}, policy)
+    assert service_may("s3.amazonaws.com", request) is Decision.ALLOWED
+    assert service_may("events.amazonaws.com", request) is Decision.RESOURCE_DENY
+
+
+def test_not_principal_with_allow_is_refused_as_aws_does_not_support_it():
+    allow = _statement(NotPrincipal={"AWS": ROLE}, Action="s3:*", Resource="*")
+    request = Request("s3:GetObject", OBJECT, {}, json.dumps({"Statement": [allow]}))
+    with pytest.raises(PolicyNotEvaluated, match="NotPrincipal with Effect Allow in statement #0"):
+        resource_policy_decision(request, lambda s: names_session(s, SESSION))
