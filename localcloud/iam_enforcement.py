@@ -48,18 +48,30 @@ LOG = logging.getLogger("localcloud.iam")
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
 # Services whose protocol is JSON (awsJson / restJson): AccessDeniedException.
 _JSON_SERVICES = {"lambda", "states", "sagemaker", "logs", "events", "kms"}
-# The Step Functions modules that create their service clients with boto_client_for.
+# Every Step Functions module that creates its service clients with boto_client_for
+# (`grep -rl boto_client_for moto/stepfunctions/parser`): one left out would call its
+# service with moto's default keys, unenforced, whatever the machine's role allows.
+_TASK = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
+_MAP = "moto.stepfunctions.parser.asl.component.state.exec.state_map"
 SFN_CLIENT_MODULES = [
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
-    ".state_task_service_aws_sdk",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval"
-    ".resource_eval_s3",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer"
-    ".resource_eval.resource_eval_s3",
+    f"{_TASK}.lambda_eval_utils",
+    *(
+        f"{_TASK}.service.state_task_service_{name}"
+        for name in (
+            "aws_sdk",
+            "batch",
+            "dynamodb",
+            "ecs",
+            "events",
+            "glue",
+            "sfn",
+            "sns",
+            "sqs",
+            "unsupported",
+        )
+    ),
+    f"{_MAP}.item_reader.eval.resource_eval_s3",
+    f"{_MAP}.result_writer.resource_eval.resource_eval_s3",
 ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,19 @@ def test_sagemaker_runtime_response_still_decodes_bodies_unless_told():
 
     assert BaseResponse.use_raw_body is False
     assert "use_raw_body" in inspect.signature(BaseResponse.setup_class).parameters
+
+
+def test_every_step_functions_module_creating_clients_is_enforced():
+    """A module that imports boto_client_for but is not wrapped would call its service
+    with moto's default keys, not the state machine's role (review of issue 16)."""
+    import moto.stepfunctions.parser as parser
+
+    from localcloud.iam_enforcement import SFN_CLIENT_MODULES
+
+    root = Path(parser.__file__).parent
+    importing = {
+        "moto.stepfunctions.parser." + ".".join(path.relative_to(root).with_suffix("").parts)
+        for path in root.rglob("*.py")
+        if "import boto_client_for" in path.read_text()
+    }
+    assert importing == set(SFN_CLIENT_MODULES)
