@@ -6,7 +6,8 @@ handler it then invokes (profile in benchmarks/results/localcloud_profile.md). A
 is fixed by its region, service and credentials, and the credentials are fixed by the
 state machine's role (iam_enforcement gives each role one session while the server
 runs), so one client per (region, service, role) serves every execution: botocore
-clients are thread-safe, and a reused one keeps its HTTP connections alive.
+clients are thread-safe. Connections are not reused all the same: the server (werkzeug)
+answers every request with `Connection: close`.
 """
 
 from __future__ import annotations
