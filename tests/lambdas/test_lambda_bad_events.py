@@ -53,6 +53,28 @@ CASES = [
         {"s3_bucket": "scones-data"},
         "InvalidEventError",
     ),
+    # S3 object keys are at most 1,024 bytes of UTF-8 ("Naming Amazon S3 objects",
+    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html); a key
+    # ending in "/" is the console's folder object, not an image.
+    Case(
+        "serialize-key-is-a-folder",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": "images/"},
+        "InvalidEventError",
+        says="'s3_key' is not an S3 object key: 'images/'",
+    ),
+    Case(
+        "serialize-key-over-1024-bytes",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": "k" * 1025},
+        "InvalidEventError",
+    ),
+    Case(
+        "serialize-key-of-1024-bytes-is-looked-up",
+        "serialize_image_data",
+        {"s3_bucket": "scones-data", "s3_key": "k" * 1024},
+        "ImageNotFoundError",
+    ),
     Case(
         "serialize-key-not-a-string",
         "serialize_image_data",
