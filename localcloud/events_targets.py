@@ -81,9 +81,9 @@ def _payload(target: dict[str, Any], event: dict[str, Any]) -> str:
 
 def _deliver(target: dict[str, Any], event: dict[str, Any], rule_arn: str) -> None:
     arn = target["Arn"]
-    if iam_service_roles.event_target_denied(rule_arn, arn):
-        return  # the target's policy does not let EventBridge deliver (logged)
-    try:
+    try:  # inside: a deleted target fails its own delivery, not the rule's other targets
+        if iam_service_roles.event_target_denied(rule_arn, arn):
+            return  # the target's policy does not let EventBridge deliver (logged)
         body = _payload(target, event)
         parsed = parse_arn(arn)
         if parsed.service == "sns":

@@ -9,7 +9,9 @@
 - TransformJobSummary: job names are [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}; a name in use is
   ResourceInUse (as for training jobs, aws/amazon-sagemaker-examples#3108).
 - "Events that Amazon SageMaker sends to Amazon EventBridge", Transform job state change
-  (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html).
+  (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html);
+  every target of a matching rule is invoked (PutTargets, EventBridge API Reference), so
+  a target that no longer exists does not keep the event from the others.
 """
 
 from __future__ import annotations
@@ -170,6 +172,8 @@ def test_state_changes_reach_eventbridge_rules_with_sns_targets(local_cloud, mod
     events.put_targets(
         Rule="tf-failed",
         Targets=[
+            # Listed first: a deleted function's failed delivery must not stop the topic's.
+            {"Id": "gone", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:tf-gone"},
             {
                 "Id": "topic",
                 "Arn": topic,
@@ -177,7 +181,7 @@ def test_state_changes_reach_eventbridge_rules_with_sns_targets(local_cloud, mod
                     "InputPathsMap": {"job": "$.detail.TransformJobName"},
                     "InputTemplate": '{"job": <job>}',
                 },
-            }
+            },
         ],
     )
     local_cloud.client("s3").put_object(
