@@ -104,6 +104,7 @@ CASES = [
         "serialize_image_data",
         {"s3_bucket": "no such/bucket", "s3_key": "k"},
         "InvalidEventError",
+        says="'s3_bucket' is not a valid S3 bucket name: 'no such/bucket'",
     ),
     Case(
         "serialize-key-does-not-exist",
