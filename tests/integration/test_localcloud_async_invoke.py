@@ -352,6 +352,15 @@ def test_s3_notification_that_fails_is_retried_and_recorded(
     )
     bucket = f"fails-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
+    # S3 may invoke the function only with its permission ("Granting permissions to invoke
+    # an AWS Lambda function", S3 User Guide); the local cloud enforces it (issue 16).
+    lam.add_permission(
+        FunctionName=function,
+        StatementId="failing-bucket",
+        Action="lambda:InvokeFunction",
+        Principal="s3.amazonaws.com",
+        SourceArn=f"arn:aws:s3:::{bucket}",
+    )
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
