@@ -15,9 +15,10 @@ minute before the first retry and two before the second, with the same request i
 event older than `MaximumEventAgeInSeconds` (default 21600) is discarded; a discarded
 event goes to the `OnFailure` destination as an invocation record and to the dead-letter
 queue as-is, a processed one to the `OnSuccess` destination ("Capturing records of Lambda
-asynchronous invocations", .../invocation-async-retain-records.html). The retry waits are
-shortened to AWS seconds times `LOCALCLOUD_ASYNC_TIME_SCALE` (default 0.01: 0.6 s and
-1.2 s) but count at AWS's length in the event's age; time spent queued or running is
+asynchronous invocations", .../invocation-async-retain-records.html), both sent with the
+function's execution role, as Lambda sends them (a denied one is dropped, logged). The
+retry waits are shortened to AWS seconds times `LOCALCLOUD_ASYNC_TIME_SCALE` (default
+0.01: 0.6 s and 1.2 s) but count at AWS's length in the event's age; time spent queued or running is
 real time, as on AWS (scaling it too discarded a backlog AWS would have worked through).
 S3 notifications take this path too (`moto.s3.notifications._invoke_awslambda` is
 replaced: moto invoked the function synchronously and dropped its errors).
@@ -49,6 +50,7 @@ from moto.awslambda.utils import get_backend
 from moto.core.responses import BaseResponse
 from moto.s3 import notifications as s3_notifications
 
+from . import iam_enforcement
 from .lambda_workers import FunctionSpec, Invocation, WorkerPool
 
 LOG = logging.getLogger(__name__)
@@ -372,6 +374,25 @@ def _client(service: str, arn: str) -> Any:
     return Target("local", _state["pool"].port).client(service, region=arn.split(":")[3])
 
 
+def _role_client(service: str, arn: str, fn: LambdaFunction) -> Any:
+    """A client as the function's execution role: Lambda sends invocation records and
+    dead letters with it, so a role without the permission loses them ("Capturing records
+    of Lambda asynchronous invocations": delivery errors occur due to permissions errors)."""
+    import boto3
+
+    from deployment.target import local_url
+
+    keys = iam_enforcement.function_credentials(fn.role or "", fn.function_name, fn.region)
+    return boto3.client(
+        service,
+        endpoint_url=local_url(_state["pool"].port),
+        region_name=arn.split(":")[3],
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=keys.get("AWS_SESSION_TOKEN"),
+    )
+
+
 def _queue_url(arn: str) -> str:
     _, _, _, _, account, name = arn.split(":", 5)
     sqs = _client("sqs", arn)
@@ -387,18 +408,20 @@ def _send_record(event: AsyncEvent, config: dict, which: str, condition: str) ->
     service = destination.split(":")[2]
     try:
         if service == "sqs":
-            _client("sqs", destination).send_message(
+            _role_client("sqs", destination, event.function).send_message(
                 QueueUrl=_queue_url(destination), MessageBody=body
             )
         elif service == "sns":
-            _client("sns", destination).publish(TopicArn=destination, Message=body)
+            _role_client("sns", destination, event.function).publish(
+                TopicArn=destination, Message=body
+            )
         elif service == "lambda":
-            _client("lambda", destination).invoke(
+            _role_client("lambda", destination, event.function).invoke(
                 FunctionName=destination, InvocationType="Event", Payload=body
             )
         elif service == "events":
             detail_type = SUCCESS_DETAIL_TYPE if which == "OnSuccess" else FAILURE_DETAIL_TYPE
-            _client("events", destination).put_events(
+            _role_client("events", destination, event.function).put_events(
                 Entries=[
                     {
                         "Source": "lambda",
@@ -431,7 +454,7 @@ def _send_to_dead_letter_queue(event: AsyncEvent) -> None:
     body = json.dumps(event.payload)
     try:
         if target.split(":")[2] == "sqs":
-            _client("sqs", target).send_message(
+            _role_client("sqs", target, event.function).send_message(
                 QueueUrl=_queue_url(target),
                 MessageBody=body,
                 MessageAttributes={
@@ -441,7 +464,7 @@ def _send_to_dead_letter_queue(event: AsyncEvent) -> None:
                 },
             )
         else:
-            _client("sns", target).publish(
+            _role_client("sns", target, event.function).publish(
                 TopicArn=target,
                 Message=body,
                 MessageAttributes={

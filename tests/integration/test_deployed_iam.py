@@ -262,7 +262,8 @@ NOT_USED_HERE: dict[tuple[str, str], str] = {
     ("lambda:classify_image", "ReadInputImages"): "images too large to pass inline (none here)",
     ("lambda:serialize_batch", "ListInputImages"): "a batch given as a prefix to serialize_batch",
     ("lambda:start_batch_workflow", "RecordFailedEvents"): (
-        "the on-failure destination is written by the local cloud itself, not with the role"
+        "no path here fails an event three times; "
+        "test_failed_events_are_recorded_only_with_record_failed_events needs it"
     ),
     ("lambda:start_transform_job", "PassSageMakerRole"): (
         "CreateTransformJob passes no role (the model's was passed at CreateModel): a "
@@ -285,6 +286,38 @@ NOT_USED_HERE: dict[tuple[str, str], str] = {
     ("sagemaker", "GrantKeyToEndpointVolume"): "no instance volumes here",
     ("sagemaker", "WriteSageMakerLogs"): "the local cloud writes endpoint logs itself",
 }
+
+
+def test_failed_events_are_recorded_only_with_record_failed_events(deployment):
+    """Lambda sends an on-failure record with the function's execution role ("Capturing
+    records of Lambda asynchronous invocations": delivery fails on permission errors)."""
+    cloud = deployment.cloud
+    lam, sqs = cloud.client("lambda"), cloud.client("sqs")
+    function = deployment.output("lambda_function_names")["start_batch_workflow"]
+    role = function_role(deployment, "start_batch_workflow")
+    queue_url = deployment.output("inbox_dead_letter_queue_url")
+    environment = lam.get_function_configuration(FunctionName=function)["Environment"]
+    # Every attempt fails (a machine that does not exist), so the event is discarded.
+    missing = f"{deployment.output('batch_state_machine_arn')}-missing"
+    broken = {**environment["Variables"], "STATE_MACHINE_ARN": missing}
+    mark = log_mark(deployment)
+    with without_statement(deployment, role, "RecordFailedEvents"):
+        lam.update_function_configuration(FunctionName=function, Environment={"Variables": broken})
+        try:
+            image = deployment.images["confident"]
+            deployment.upload(
+                f"inbox/iam-record-{uuid.uuid4().hex[:8]}.png", image.path.read_bytes()
+            )
+            line = wait_for_denial(deployment, role, "sqs:SendMessage", mark)
+        finally:
+            lam.update_function_configuration(FunctionName=function, Environment=environment)
+
+    assert deployment.output("inbox_dead_letter_queue_arn") in line
+    assert wait_until(
+        lambda: "not delivered to" in cloud.log.read_bytes()[mark:].decode(errors="replace"),
+        timeout=30,
+    )
+    assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages") is None
 
 
 def project_roles(deployment) -> dict[str, str]:
