@@ -145,22 +145,31 @@ def _deploy(backend: SageMakerModelBackend, endpoint: Any, config_name: str) -> 
     deployment = Deployment(config_name, hosts, weights, capture)
     if capture.get("EnableCapture", True) and capture.get("DestinationS3Uri"):
         s3 = s3_backends[backend.account_id]["global"]
-        first_model = backend.describe_model(config["ProductionVariants"][0]["ModelName"])
+        models = {
+            v["VariantName"]: backend.describe_model(v["ModelName"])
+            for v in config["ProductionVariants"]
+        }
 
-        def put(bucket: str, key: str, body: bytes, model: Any = first_model) -> None:
-            # Capture is written with the model's execution role (issue 16); a denial is
-            # logged by the writer and the records are lost, as SageMaker loses them.
-            iam_service_roles.check_s3(
-                model.execution_role_arn,
-                iam_service_roles.SAGEMAKER_SESSION,
-                backend.region_name,
-                "s3:PutObject",
-                f"{bucket}/{key}",
-            )
-            s3.put_object(bucket, key, body)
+        def put_as(model: Any) -> Any:
+            def put(bucket: str, key: str, body: bytes) -> None:
+                # A variant's capture is written with its own model's execution role
+                # (issue 16); a denial is logged by the writer and the records are lost,
+                # as SageMaker loses them.
+                iam_service_roles.check_s3(
+                    model.execution_role_arn,
+                    iam_service_roles.SAGEMAKER_SESSION,
+                    backend.region_name,
+                    "s3:PutObject",
+                    f"{bucket}/{key}",
+                )
+                s3.put_object(bucket, key, body)
+
+            return put
 
         deployment.captures = {
-            name: CaptureWriter(capture["DestinationS3Uri"], endpoint.endpoint_name, name, put)
+            name: CaptureWriter(
+                capture["DestinationS3Uri"], endpoint.endpoint_name, name, put_as(models[name])
+            )
             for name in hosts
         }
     with _state["lock"]:

@@ -292,3 +292,99 @@ def test_transform_job_writes_one_out_file_per_input(local_cloud, endpoint):
     }
     assert set(outputs) == {"batch/out/red.png.out", "batch/out/sub/grey.png.out"}
     assert json.loads(outputs["batch/out/sub/grey.png.out"]) == {"prediction": [0.5, 0.5]}
+
+
+def _role(local_cloud, name: str, actions: list[str]) -> str:
+    """A SageMaker execution role allowed `actions` on the sm-artifacts bucket."""
+    iam = local_cloud.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": actions, "Resource": "arn:aws:s3:::sm-artifacts/*"}
+        ],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="artifacts", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def test_each_variant_captures_with_its_own_models_role(local_cloud, model_url):
+    """Each variant is deployed with its own model's execution role (CreateModel API
+    Reference, ExecutionRoleArn: the role SageMaker assumes to access model artifacts for
+    deployment), which the local cloud also writes that variant's capture with (issue
+    16): a variant whose role may not write loses its capture, the other keeps it."""
+    sagemaker = local_cloud.client("sagemaker")
+    roles = {
+        "Writes": _role(local_cloud, "sm-capture-writes", ["s3:GetObject", "s3:PutObject"]),
+        "ReadsOnly": _role(local_cloud, "sm-capture-reads", ["s3:GetObject"]),
+    }
+    for variant, role in roles.items():
+        sagemaker.create_model(
+            ModelName=f"capture-{variant.lower()}",
+            ExecutionRoleArn=role,
+            PrimaryContainer={"Image": "pytorch-inference", "ModelDataUrl": model_url},
+        )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="capture-roles",
+        ProductionVariants=[
+            {
+                "VariantName": variant,
+                "ModelName": f"capture-{variant.lower()}",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+            for variant in roles
+        ],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": "s3://sm-artifacts/capture-roles",
+            "CaptureOptions": [{"CaptureMode": "Input"}],
+        },
+    )
+    sagemaker.create_endpoint(EndpointName="capture-roles", EndpointConfigName="capture-roles")
+    assert wait_for_status(sagemaker, "capture-roles")["EndpointStatus"] == "InService"
+    runtime = local_cloud.client("sagemaker-runtime")
+    mark = local_cloud.log.stat().st_size
+
+    def invoked_both() -> bool:
+        served = set()
+        for _ in range(40):  # equal weights: both variants are served within a few calls
+            served.add(
+                runtime.invoke_endpoint(
+                    EndpointName="capture-roles", ContentType="image/png", Body=solid_png(RED)
+                )["InvokedProductionVariant"]
+            )
+            if served == set(roles):
+                return True
+        return False
+
+    assert invoked_both()
+
+    def keys(variant: str) -> list[str]:
+        listing = local_cloud.client("s3").list_objects_v2(
+            Bucket="sm-artifacts", Prefix=f"capture-roles/capture-roles/{variant}/"
+        )
+        return [o["Key"] for o in listing.get("Contents", [])]
+
+    denial = re.compile(
+        r"AccessDenied: User: \S+:assumed-role/sm-capture-reads/\S+ is not authorized to "
+        r"perform: s3:PutObject on resource: arn:aws:s3:::sm-artifacts/capture-roles/"
+    )
+    assert wait_until(
+        lambda: denial.search(local_cloud.log.read_bytes()[mark:].decode(errors="replace")),
+        timeout=60,
+    )
+    assert wait_until(lambda: keys("Writes"), timeout=60)
+    assert keys("ReadsOnly") == []
