@@ -117,6 +117,11 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
         ("env", "resource_runtime_part", "state_credentials"),
     ),
     ("moto.s3.models", "FakeBucket.get_permission", ("self", "action", "resource")),
+    (
+        "moto.s3.models",
+        "FakeBucket.set_notification_configuration",
+        ("self", "notification_config"),
+    ),
     ("moto.iam.access_control", "IAMPolicy.is_action_permitted", ("self", "action", "resource")),
     ("moto.s3.notifications", "send_event", ("account_id", "event_name", "bucket", "key")),
     (

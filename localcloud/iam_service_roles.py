@@ -13,6 +13,8 @@ from typing import Any
 
 from moto.awslambda.models import lambda_backends
 from moto.s3 import notifications
+from moto.s3.exceptions import InvalidArgumentError
+from moto.s3.models import FakeBucket
 from moto.sns.models import sns_backends
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
@@ -137,19 +139,25 @@ def _function_policy(fn_arn: str) -> tuple[str, str | None]:
     return ":".join(parsed[:7]), policy
 
 
+def s3_invoke_denied(account_id: str, bucket_arn: str, fn_arn: str) -> str | None:
+    """Why S3 may not invoke the function for this bucket (its policy must allow
+    s3.amazonaws.com: "Granting permissions to invoke an AWS Lambda function", S3 User
+    Guide), or None."""
+    if not iam_enforcement.is_enabled():
+        return None
+    arn, policy = _function_policy(fn_arn)
+    context = {"aws:SourceArn": bucket_arn, "aws:SourceAccount": account_id}
+    request = Request("lambda:InvokeFunction", arn, context, policy)
+    return service_denied("s3.amazonaws.com", request)
+
+
 def _wrap_s3_invoke(original: Any) -> Any:
-    """S3 invokes a notified function only if the function's policy allows
-    s3.amazonaws.com for this bucket ("Granting permissions to invoke an AWS Lambda
-    function", S3 User Guide): the event is not delivered otherwise."""
+    """A notified function the bucket may not invoke does not get the event."""
 
     def _invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
-        if iam_enforcement.is_enabled():
-            bucket = event_body["Records"][0]["s3"]["bucket"]["arn"]
-            arn, policy = _function_policy(fn_arn)
-            context = {"aws:SourceArn": bucket, "aws:SourceAccount": account_id}
-            request = Request("lambda:InvokeFunction", arn, context, policy)
-            if service_denied("s3.amazonaws.com", request):
-                return
+        bucket = event_body["Records"][0]["s3"]["bucket"]["arn"]
+        if s3_invoke_denied(account_id, bucket, fn_arn):
+            return
         original(account_id, event_body, fn_arn, region_name)
 
     _invoke_awslambda.__wrapped__ = original  # type: ignore[attr-defined]
@@ -174,6 +182,42 @@ def event_target_denied(rule_arn: str, target_arn: str) -> str | None:
     return service_denied("events.amazonaws.com", request)
 
 
+class UnableToValidateDestinations(InvalidArgumentError):
+    """PutBucketNotificationConfiguration's answer when a destination refuses S3 (the
+    function and why go in ArgumentName1/ArgumentValue1 on AWS; here in the server log)."""
+
+    def __init__(self, fn_arn: str) -> None:
+        super().__init__(
+            "Unable to validate the following destination configurations",
+            fn_arn,
+            f"Not authorized to invoke function [{fn_arn}]",
+        )
+
+
+def _wrap_set_notifications(original: Any) -> Any:
+    """PutBucketNotificationConfiguration checks each Lambda destination's permission
+    before it takes the configuration (API reference: "In the case of Lambda
+    destinations, Amazon S3 verifies that the Lambda function permissions grant Amazon S3
+    permission to invoke the function from the Amazon S3 bucket"); a refused one fails
+    the call with InvalidArgument "Unable to validate the following destination
+    configurations" and the bucket keeps its previous configuration."""
+
+    def set_notification_configuration(self: Any, notification_config: Any) -> None:
+        previous = self.notification_configuration
+        original(self, notification_config)
+        functions = getattr(self.notification_configuration, "cloud_function", None) or []
+        for function in functions:
+            if s3_invoke_denied(self.account_id, self.arn, function.arn):
+                self.notification_configuration = previous
+                raise UnableToValidateDestinations(function.arn)
+
+    set_notification_configuration.__wrapped__ = original  # type: ignore[attr-defined]
+    return set_notification_configuration
+
+
 def install() -> None:
     DistributedIterationComponent._map_run = _wrap_map_run(DistributedIterationComponent._map_run)
     notifications._invoke_awslambda = _wrap_s3_invoke(notifications._invoke_awslambda)
+    FakeBucket.set_notification_configuration = _wrap_set_notifications(
+        FakeBucket.set_notification_configuration
+    )

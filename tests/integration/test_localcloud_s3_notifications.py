@@ -74,3 +74,39 @@ def test_upload_outside_the_filter_is_not_delivered(local_cloud, notified_bucket
     local_cloud.admin("s3/drain", {"timeout": 30})
 
     assert not any("c.png" in key for key in markers(s3, notified_bucket))
+
+
+def test_a_destination_without_s3_permission_is_refused_and_the_old_configuration_kept(
+    local_cloud, probe_function, notified_bucket
+):
+    # PutBucketNotificationConfiguration (S3 API reference): "In the case of Lambda
+    # destinations, Amazon S3 verifies that the Lambda function permissions grant Amazon S3
+    # permission to invoke the function from the Amazon S3 bucket"; AWS answers
+    # InvalidArgument "Unable to validate the following destination configurations".
+    s3 = local_cloud.client("s3")
+    arn = local_cloud.client("lambda").get_function(FunctionName=probe_function)["Configuration"][
+        "FunctionArn"
+    ]
+    s3.create_bucket(Bucket="not-allowed-to-notify")
+    s3.put_bucket_notification_configuration(
+        Bucket="not-allowed-to-notify", NotificationConfiguration={}
+    )
+
+    with pytest.raises(s3.exceptions.ClientError) as refused:
+        s3.put_bucket_notification_configuration(
+            Bucket="not-allowed-to-notify",
+            NotificationConfiguration={
+                "LambdaFunctionConfigurations": [
+                    {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+                ]
+            },
+        )
+
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidArgument"
+    assert error["Message"] == "Unable to validate the following destination configurations"
+    kept = s3.get_bucket_notification_configuration(Bucket="not-allowed-to-notify")
+    assert "LambdaFunctionConfigurations" not in kept
+    # The permitted bucket's configuration (granted in the fixture) still stands.
+    configured = s3.get_bucket_notification_configuration(Bucket=notified_bucket)
+    assert configured["LambdaFunctionConfigurations"][0]["LambdaFunctionArn"] == arn
