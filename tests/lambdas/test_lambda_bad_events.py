@@ -130,6 +130,7 @@ CASES = [
         "serialize_image_data",
         {"s3_bucket": "scones-data", "s3_key": "images/empty.png"},
         "UnsupportedImageError",
+        says="s3://scones-data/images/empty.png: the object is empty",
     ),
     Case(
         "serialize-truncated-png",
@@ -193,6 +194,7 @@ CASES = [
         "classify_image",
         classify_event(content_type="image/gif", image_data="AAAA"),
         "InvalidEventError",
+        says="'content_type' must be one of ('image/png', 'image/jpeg'), got 'image/gif'",
     ),
     Case(
         "classify-content-type-mismatch",
@@ -200,6 +202,7 @@ CASES = [
         classify_event(content_type="image/jpeg"),
         "InvalidEventError",
         with_png=True,
+        says="'content_type' is image/jpeg but the image is image/png",
     ),
     Case(
         "classify-image-data-not-an-image",
