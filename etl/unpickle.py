@@ -40,6 +40,11 @@ _READ_ERRORS = (
     OSError,
     tarfile.TarError,
     zlib.error,
+    # A length field far beyond any real member (a corrupt or hostile header) makes the
+    # unpickler try to allocate it: MemoryError, or OverflowError/SystemError from C.
+    MemoryError,
+    OverflowError,
+    SystemError,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 import pickletools
+import struct
 
 import numpy as np
 import pytest
@@ -73,3 +74,13 @@ def test_unreadable_pickle_error_names_the_member_and_the_cause(length: int, cau
         load_restricted(io.BytesIO(data[:length]), "cifar-100-python/train")
 
     assert str(unreadable.value) == f"cifar-100-python/train: cannot read the pickle ({cause})"
+
+
+def test_a_length_field_beyond_any_real_member_is_a_corrupt_archive_not_a_crash() -> None:
+    # BINBYTES8 (protocol 4) declaring 2**62 bytes: the unpickler tries to allocate them.
+    data = b"\x80\x04\x8e" + struct.pack("<Q", 2**62) + b"x"
+
+    with pytest.raises(CorruptArchiveError) as unreadable:
+        load_restricted(io.BytesIO(data), "cifar-100-python/test")
+
+    assert str(unreadable.value) == ("cifar-100-python/test: cannot read the pickle (MemoryError)")
