@@ -14,6 +14,7 @@ from . import (
     iam_enforcement,
     iam_service_roles,
     lambda_invoke,
+    lambda_permissions,
     request_routing,
     s3_bucket_policy,
     s3_notifications,
@@ -39,6 +40,7 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ("moto.awslambda.models", "LambdaFunction.__init__", ("self", "account_id", "spec")),
     ("moto.awslambda.models", "LambdaFunction.update_configuration", ("self", "config_updates")),
     ("moto.awslambda.models", "LambdaFunction.get_configuration", ("self",)),
+    ("moto.awslambda.policy", "Policy.add_statement", ("self", "raw", "qualifier")),
     (
         "moto.stepfunctions.parser.models",
         "StepFunctionsParserBackend.start_execution",
@@ -181,6 +183,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     scratch.mkdir(parents=True, exist_ok=True)
     pool = WorkerPool(scratch, port)
     lambda_invoke.install(pool)
+    lambda_permissions.install()
     stepfunctions_api.install()
     stepfunctions_map.install()
     stepfunctions_parse.install()

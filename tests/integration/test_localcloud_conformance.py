@@ -486,3 +486,27 @@ def test_missing_path_names_the_event_that_entered_the_state(local_cloud, lambda
         f"An error occurred while executing the state 'Reads' (entered at the event id "
         f"#{entered}). Invalid path '$.body.missing' : No results for path: "
     )
+
+
+def test_a_statement_id_already_in_the_policy_is_refused(local_cloud, lambda_role):
+    # Lambda API reference, AddPermission, Errors: ResourceConflictException (HTTP 409,
+    # "The resource already exists"); the policy keeps one statement per id, as AWS does.
+    create(local_cloud, lambda_role, "permissionsOnce", ENVIRONMENT)
+    client = local_cloud.client("lambda")
+    grant = {
+        "FunctionName": "permissionsOnce",
+        "StatementId": "AllowS3",
+        "Action": "lambda:InvokeFunction",
+        "Principal": "s3.amazonaws.com",
+    }
+    client.add_permission(**grant)
+    with pytest.raises(ClientError) as refused:
+        client.add_permission(**grant, SourceAccount="123456789012")
+    error = refused.value.response["Error"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert error["Code"] == "ResourceConflictException"
+    assert error["Message"].startswith("The statement id (AllowS3) provided already exists.")
+    policy = json.loads(client.get_policy(FunctionName="permissionsOnce")["Policy"])
+    assert [statement["Sid"] for statement in policy["Statement"]] == ["AllowS3"]
+    client.remove_permission(FunctionName="permissionsOnce", StatementId="AllowS3")
+    client.add_permission(**grant)  # a removed id may be used again
