@@ -29,7 +29,6 @@ noise of +-4 grey levels 0-2.
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import json
 import shlex
@@ -50,7 +49,7 @@ from PIL import Image
 
 from deployment.progress import progress_bar
 from etl.errors import EtlError
-from etl.figures import CLASS_COLORS, figure_png
+from etl.figures import CLASS_COLORS, PAGE_CSS, figure_png, png_data_uri
 from etl.manifest import MANIFEST_NAME
 from etl.pixel_stats import LUMA_WEIGHTS, PixelStats, PixelStatsBuilder
 
@@ -350,29 +349,9 @@ def distance_chart(nearest: np.ndarray, threshold: int) -> bytes:
 # --- the page -----------------------------------------------------------------------
 
 
-CSS = """
-:root{--ink:#1a202c;--mute:#718096;--line:#e2e8f0;--bad:#c53030}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
-color:var(--ink);background:#f7fafc}
-main{max-width:1120px;margin:0 auto;padding:24px}
-header h1{margin:0;font-size:24px}
-header p{margin:4px 0;color:var(--mute)}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px;
-margin:16px 0}
-.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 14px}
-.card .v{font-size:24px;font-weight:700}
-.card .k{color:var(--mute);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card.bad .v{color:var(--bad)}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:16px;
-margin:16px 0}
-section h2{margin:0 0 8px;font-size:17px}
-figure{margin:0}
-figure img{max-width:100%;height:auto}
-figcaption,.note{color:var(--mute);font-size:12px}
-table{border-collapse:collapse;width:100%;margin:8px 0}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line)}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+CSS = (
+    PAGE_CSS
+    + """
 .samples{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 .samples img{width:100%;image-rendering:pixelated}
 .pairs{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:12px}
@@ -380,9 +359,9 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .pairs img{width:176px;height:auto;image-rendering:pixelated;border-radius:4px;
 border:1px solid var(--line)}
 .pairs .d{font-weight:700;color:var(--bad)}
-code{font-size:12px;background:#edf2f7;padding:1px 4px;border-radius:3px}
 @media (max-width:800px){.samples{grid-template-columns:1fr}}
 """
+)
 
 CITATION = (
     'B. Barz and J. Denzler, "Do We Train on Test Data? Purging CIFAR of Near-Duplicates", '
@@ -391,12 +370,8 @@ CITATION = (
 )
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
 def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{escape(alt)}" src="{_data_uri(png)}">'
+    return f'<img alt="{escape(alt)}" src="{png_data_uri(png)}">'
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from html import escape
 
+from etl.figures import PAGE_CSS, png_data_uri
 from monitoring.aggregate import LowConfidence
 from monitoring.summary import CHANNELS, QUALITY_LABELS, class_name
 
@@ -27,47 +27,25 @@ FIGURES = (
     ),
 )
 
-CSS = """
-:root{--ink:#1a202c;--mute:#718096;--line:#e2e8f0;--ok:#2f855a;--bad:#c53030;--warn:#b7791f}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
-color:var(--ink);background:#f7fafc}
-main{max-width:1120px;margin:0 auto;padding:24px}
-header h1{margin:0;font-size:24px}
-header p{margin:4px 0;color:var(--mute)}
+CSS = (
+    PAGE_CSS
+    + """
 .banner{border-radius:8px;padding:12px 16px;margin:16px 0;font-weight:600}
 .banner ul{margin:6px 0 0;font-weight:400}
 .banner.ok{background:#f0fff4;border:1px solid #9ae6b4;color:var(--ok)}
 .banner.flagged{background:#fff5f5;border:1px solid #feb2b2;color:var(--bad)}
 .banner.no_data,.banner.no_capture{background:#fffff0;border:1px solid #f6e05e;color:var(--warn)}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px}
-.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 14px}
-.card .v{font-size:24px;font-weight:700}
-.card .k{color:var(--mute);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card.bad .v{color:var(--bad)}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:16px;
-margin:16px 0}
-section h2{margin:0 0 8px;font-size:17px}
-figure{margin:0}
-figure img{width:100%;height:auto}
-figcaption{color:var(--mute);font-size:12px}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line)}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+figure img{width:100%} /* plots are drawn for this width */
 tr.nonzero td{color:var(--bad)}
 .strip{display:grid;grid-template-columns:repeat(auto-fill,minmax(128px,1fr));gap:12px}
 .strip div{text-align:center;font-size:12px}
 .strip img{width:96px;height:96px;object-fit:contain;image-rendering:pixelated;border-radius:4px;
 border:1px solid var(--line)}
 .strip .c{font-weight:700;color:var(--bad)}
-code{font-size:12px;background:#edf2f7;padding:1px 4px;border-radius:3px}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 @media (max-width:800px){.grid2{grid-template-columns:1fr}}
 """
-
-
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+)
 
 
 def _fmt(value: float | None, spec: str, missing: str = "n/a") -> str:
@@ -192,7 +170,7 @@ def _strip(entries: list[LowConfidence], class_names: tuple[str, ...]) -> str:
     cells = ""
     for e in entries:
         image = (
-            f'<img alt="captured input" src="{_data_uri(e.thumbnail)}">'
+            f'<img alt="captured input" src="{png_data_uri(e.thumbnail)}">'
             if e.thumbnail
             else "<p>(no image)</p>"
         )
@@ -227,7 +205,7 @@ def render_page(
         else "all captured data"
     )
     figures = "".join(
-        f'<section><figure><img alt="{name}" src="{_data_uri(plots[name])}">'
+        f'<section><figure><img alt="{name}" src="{png_data_uri(plots[name])}">'
         f"<figcaption>{escape(caption)}</figcaption></figure></section>"
         for name, caption in FIGURES
     )
