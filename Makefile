@@ -167,8 +167,9 @@ benchmark: setup ## Run every benchmark in benchmarks/ and write their results t
 # mutmut 3 ([tool.mutmut] in pyproject.toml) copies the code and tests to mutants/ and runs
 # the covering tests against each mutant; results: benchmarks/results/mutation.md.
 # MUTANTS= takes mutant name patterns for a part (MUTANTS='lambdas.common.*'): the whole run
-# takes hours on a loaded 2-core machine.
-mutation: setup ## Mutation testing (mutmut) of lambdas/common, the handlers, etl/unpickle.py and etl/manifest.py
+# takes hours on a loaded 2-core machine. mutmut keeps verdicts in mutants/ between runs, but
+# a change to the pytest arguments or the test selection in [tool.mutmut] resets them all.
+mutation: setup ## Mutation testing (mutmut): the Lambda code, etl unpickle+manifest, monitoring aggregate+summary (drift), training/inference.py
 	SCONES_SHARED_ARCHIVE="$${SCONES_SHARED_ARCHIVE:-$(abspath ../shared/data/cifar-100-scones-dev.tar.gz)}" \
 	  $(VENV)/bin/mutmut run --max-children $(or $(JOBS),2) $(MUTANTS)
 	$(VENV)/bin/mutmut results

@@ -15,7 +15,7 @@ from types import ModuleType
 import numpy as np
 
 from tests.support import colour_model
-from training.artifact import load_inference
+from tests.training.training_mutmut import load_inference
 
 SHARPNESS = 25.0
 

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from tests.support.colour_model import build_model_dir
-from training.artifact import load_inference
+from tests.training.training_mutmut import load_inference
 
 
 @pytest.fixture(scope="module")
