@@ -25,7 +25,6 @@ import io
 import json
 import logging
 import os
-import queue
 import site
 import sys
 import tarfile
@@ -148,6 +147,7 @@ class ModelWorker(PipeWorker):
             [sys.executable, "-I", "-S", "-u", str(WORKER_SCRIPT), str(model_dir), _site_dirs()],
             model_dir,
             env,
+            reader_thread=False,
         )
         self._wait_ready()
 
@@ -157,8 +157,8 @@ class ModelWorker(PipeWorker):
 
     def _wait_ready(self) -> None:
         try:
-            hello = self._replies.get(timeout=LOAD_TIMEOUT_S)
-        except queue.Empty:
+            hello = self._read_reply(LOAD_TIMEOUT_S)
+        except TimeoutError:
             self.stop()
             raise ModelLoadError(f"model_fn did not finish within {LOAD_TIMEOUT_S:.0f} s") from None
         if not hello or not hello.get("ready"):
@@ -190,8 +190,8 @@ class ModelWorker(PipeWorker):
                 assert self.process.stdin is not None
                 self.process.stdin.write(line)
                 self.process.stdin.flush()
-                reply = self._replies.get(timeout=INVOKE_TIMEOUT_S)
-            except queue.Empty:
+                reply = self._read_reply(INVOKE_TIMEOUT_S)
+            except TimeoutError:
                 reply = TIMED_OUT
             except (BrokenPipeError, OSError, ValueError):
                 reply = None  # the pipe closed: the container is gone
@@ -219,8 +219,8 @@ class ModelWorker(PipeWorker):
             assert self.process.stdin is not None
             self.process.stdin.write('{"ping": true}\n')
             self.process.stdin.flush()
-            reply = self._replies.get(timeout=PING_TIMEOUT_S)
-        except (queue.Empty, BrokenPipeError, OSError, ValueError):
+            reply = self._read_reply(PING_TIMEOUT_S)
+        except (TimeoutError, OSError, ValueError):
             reply = None
         finally:
             self._lock.release()

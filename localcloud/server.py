@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
+import io
 import json
+import logging
 import os
 import resource
 import shutil
 import signal
+import socket
 import threading
 import time
 import tracemalloc
@@ -41,7 +44,12 @@ from . import (
     sagemaker_runtime,
 )
 
+LOG = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_localcloud/"
+# An idle keep-alive connection's thread ends after this long without a request
+# (botocore re-opens a connection the server closed before reusing it).
+IDLE_TIMEOUT_S = 60.0
+NO_BODY_STATUSES = {204, 304}
 S3_MEMORY_BODY_LIMIT = 256 * 1024
 # Imported in the background once the port is open, so the first real call is quick.
 WARM_SERVICES = (
@@ -69,6 +77,137 @@ class QuietRequestHandler(MotoRequestHandler):
             super().log_request(*args, **kwargs)
 
 
+class OpenConnections:
+    """The server's client connections: closed when it stops, counted in `health`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self.accepted = 0
+
+    def add(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._open.add(connection)
+            self.accepted += 1
+
+    def discard(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(connection)
+
+    def close_all(self) -> None:
+        """Kept-alive connections would otherwise go on being served by their threads."""
+        with self._lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def describe(self) -> dict[str, int]:
+        with self._lock:
+            return {"open": len(self._open), "accepted": self.accepted}
+
+
+class KeepAliveRequestHandler(QuietRequestHandler):
+    """HTTP/1.1 with persistent connections: one TCP connection and one thread per client
+    connection, not per request.
+
+    werkzeug's development server answers every request with `Connection: close` and then
+    reads whatever else the client sends (its `run_wsgi`), so every boto3 call paid a new
+    TCP connection, a new thread and, in this sandbox, slow system calls for both. Here a
+    request's body is read in full before the app runs (its length is known: the next
+    request on the connection starts right after it), the response goes out with a
+    Content-Length, and the connection stays open for the next request. Still one thread
+    per connection, never a capped pool: the cloud calls itself re-entrantly (a Lambda
+    worker calls back while the Invoke that started it waits). A chunked request body,
+    an error after the headers went out, or a client that asks to close ends the connection.
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
+    timeout = IDLE_TIMEOUT_S
+
+    def setup(self) -> None:
+        super().setup()
+        connections = getattr(self.server, "connections", None)
+        if connections is not None:
+            connections.add(self.connection)
+
+    def finish(self) -> None:
+        connections = getattr(self.server, "connections", None)
+        if connections is not None:
+            connections.discard(self.connection)
+        super().finish()
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if not format.startswith("Request timed out"):  # an idle connection, closed
+            super().log_error(format, *args)
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.environ = environ = self.make_environ()
+        if environ.get("wsgi.input_terminated"):  # chunked: werkzeug's DechunkedInput
+            self.close_connection = True
+        else:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length < 0:
+                    raise ValueError(length)
+            except ValueError:
+                self.close_connection = True
+                self.send_error(400, "Content-Length must be a non-negative integer")
+                return
+            environ["wsgi.input"] = io.BytesIO(self.rfile.read(length) if length else b"")
+        reply: list[Any] = []  # [status, headers]
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if exc_info and self._headers_sent:
+                raise exc_info[1].with_traceback(exc_info[2])
+            reply[:] = [status, headers]
+            return legacy_write
+
+        legacy: list[bytes] = []
+        legacy_write = legacy.append
+        self._headers_sent = False
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                self._send(environ, reply, legacy, result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except (ConnectionError, TimeoutError):
+            raise  # the client went away: werkzeug's handle() logs it as dropped
+        except Exception:
+            self.close_connection = True
+            LOG.exception("error on request %s %s", self.command, self.path)
+            if not self._headers_sent:
+                self.send_error(500)
+
+    def _send(self, environ: dict, reply: list, legacy: list[bytes], result: Any) -> None:
+        status, headers = reply
+        code_text, _, message = status.partition(" ")
+        code = int(code_text)
+        names = {name.lower() for name, _ in headers}
+        bodiless = environ["REQUEST_METHOD"] == "HEAD" or code < 200 or code in NO_BODY_STATUSES
+        if "content-length" in names or bodiless:
+            chunks: Iterable[bytes] = (c for part in (legacy, result) for c in part)
+        else:
+            body = b"".join([*legacy, *result])
+            headers = [*headers, ("Content-Length", str(len(body)))]
+            chunks = [body]
+        self.send_response(code, message)
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self._headers_sent = True
+        for chunk in chunks:
+            if chunk and not bodiless:
+                self.wfile.write(chunk)
+
+
 class PortInUseError(OSError):
     """Another process already listens on the port."""
 
@@ -85,6 +224,7 @@ class AdminMiddleware:
 
     def __init__(self, app: Callable, port: int) -> None:
         self.app, self.port, self.started = app, port, time.time()
+        self.connections = OpenConnections()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -141,6 +281,7 @@ class AdminMiddleware:
             "uptime_s": round(time.time() - self.started, 1),
             "max_rss_mb": round(rss_kb / 1024, 1),
             "rss_mb": current_rss_mb(),
+            "connections": self.connections.describe(),
         }
 
 
@@ -232,7 +373,7 @@ class LocalCloudServer:
         app = build_app(port)
         try:
             self._server: BaseWSGIServer = make_server(
-                host, port, app, threaded=True, request_handler=QuietRequestHandler
+                host, port, app, threaded=True, request_handler=KeepAliveRequestHandler
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE or "in use" in str(exc):
@@ -241,6 +382,7 @@ class LocalCloudServer:
                     f"or choose another port with --port"
                 ) from exc
             raise
+        self._server.connections = app.connections  # type: ignore[attr-defined]
         self.host, self.port = host, self._server.server_port
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -268,6 +410,7 @@ class LocalCloudServer:
             self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
+        self._server.connections.close_all()  # type: ignore[attr-defined]
         extensions.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=10)
