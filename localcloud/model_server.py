@@ -1,10 +1,13 @@
 """Serves a SageMaker model's `model.tar.gz` through its `code/inference.py`.
 
-Each endpoint variant (and each transform job) gets its own worker subprocess, the way
+Each endpoint variant (and each transform job) gets its own worker subprocesses, the way
 SageMaker gives it its own container: the artifact's code never runs inside the cloud's
 process (its imports, crashes and memory stay out of the server), the server process
 does not need onnxruntime, and stopping an endpoint frees its memory. A request costs
-one pipe round trip, well under a millisecond next to the inference itself.
+one pipe round trip, well under a millisecond next to the inference itself. A variant's
+container runs up to one worker per vCPU, as SageMaker's model servers do
+(`workers_per_variant`), each serving one request at a time; the second and later are
+started only when concurrent requests find the others busy.
 
 A `ModelHost` keeps one variant's container serving, as SageMaker keeps an instance
 healthy: a health check (the container's `ping`, SageMaker's `GET /ping`) every
@@ -137,6 +140,7 @@ class ModelWorker(PipeWorker):
     ) -> None:
         self._lock = threading.Lock()
         self._log = log
+        self.environment = dict(environment)  # the container's, as CreateModel gave it
         self._broken = False  # once it failed, a container never serves again
         self._killed_hung = False
         self._busy_since = 0.0
@@ -255,21 +259,46 @@ def start_model_worker(
         raise ModelLoadError(
             f"Could not access model data at {container['ModelDataUrl']}: {denied}"
         ) from None
+    environment = dict(container.get("Environment") or {})
+    workers_per_variant(environment)  # a bad worker count fails the deployment, named
     tarball = fetch_object(account_id, container["ModelDataUrl"])
     model_dir = unpack_artifact(tarball, scratch)
-    return ModelWorker(model_dir, dict(container.get("Environment") or {}), log)
+    return ModelWorker(model_dir, environment, log)
 
 
 def log_stream_name(variant: str) -> str:
     return f"{variant}/{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:12]}-{int(time.time())}"
 
 
+def workers_per_variant(environment: dict[str, str]) -> int:
+    """How many model-server workers a variant's container runs.
+
+    SageMaker's serving containers read `SAGEMAKER_MODEL_SERVER_WORKERS` from the model's
+    environment (sagemaker-inference-toolkit, `parameters.py` and `environment.py`); unset,
+    the model server runs one worker per vCPU (SageMaker Python SDK, `model_server_workers`:
+    "If None, server will use one worker per vCPU"). Here unset means
+    `LOCALCLOUD_MODEL_WORKERS`, by default this machine's CPU count.
+    """
+    name = "SAGEMAKER_MODEL_SERVER_WORKERS"
+    value = environment.get(name) or os.environ.get("LOCALCLOUD_MODEL_WORKERS")
+    if not value:
+        return max(1, os.cpu_count() or 1)
+    if not value.strip().isdigit() or int(value) < 1:
+        where = name if environment.get(name) else "LOCALCLOUD_MODEL_WORKERS"
+        raise ModelLoadError(f"{where} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 class ModelHost:
     """One variant's container, kept serving: health checks, bounded restarts with backoff.
 
-    `start` makes a fresh, loaded ModelWorker (it raises ModelLoadError). The first one is
-    started here, so a model that cannot load fails the deployment at once; later ones
-    replace a container that died or hung. States: InService (serving), Restarting (no
+    The container runs up to `max_workers` model-server workers (ModelWorker processes),
+    each serving one request at a time; a request goes to an idle one. The first is
+    started here, so a model that cannot load fails the deployment at once; another is
+    started (in the background) when a request finds every worker busy, up to
+    `max_workers`, so an endpoint called one request at a time runs one process. A worker
+    that dies or hangs fails the whole container, as before: every worker is stopped and
+    the container restarted with one. States: InService (serving), Restarting (no
     container: invocations are refused, not queued) and Unhealthy (restarts exhausted).
     """
 
@@ -279,47 +308,105 @@ class ModelHost:
         start: Callable[[], ModelWorker],
         log: Any | None = None,
         on_unhealthy: Callable[[ModelHost], None] | None = None,
+        max_workers: int | None = None,
     ) -> None:
         self.name, self._start_worker, self._log = name, start, log
         self._on_unhealthy = on_unhealthy
-        self.worker: ModelWorker | None = start()
+        first = start()
+        self.max_workers = max_workers or workers_per_variant(first.environment)
+        self._pool: list[ModelWorker] = [first]
+        self._idle: list[ModelWorker] = list(self._pool)
+        self._growing = self._grow_failed = False
         self.state = "InService"
         self.reason = ""
         self.restarts = 0
         self._recent: deque[float] = deque()
-        self._guard = threading.Lock()
+        self._guard = threading.Condition()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name=f"model-host-{name}", daemon=True)
         self._watcher.start()
 
+    @property
+    def worker(self) -> ModelWorker | None:
+        """The container's first worker (its pid is the container's, for fault tests)."""
+        pool = self._pool
+        return pool[0] if pool else None
+
     # ---------------------------------------------------------------- serving
 
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> ModelReply:
-        worker = self.worker
-        if worker is None or self.state != "InService":
+        worker = self._acquire()
+        if worker is None:
             why = self.reason or "it is not running"
             return _failed(UNAVAILABLE, f"the model container is {self.state.lower()}: {why}")
-        reply = worker.invoke(body, content_type, accept)
+        try:
+            reply = worker.invoke(body, content_type, accept)
+        finally:
+            self._release(worker)
         if reply.failure is not None:
             self._container_failed(worker, reply.failure)
         return reply
 
+    def _acquire(self) -> ModelWorker | None:
+        """An idle worker of the serving container (waiting for one), or None."""
+        with self._guard:
+            while True:
+                if self.state != "InService" or self._stopped.is_set():
+                    return None
+                if self._idle:
+                    return self._idle.pop()
+                growable = not (self._growing or self._grow_failed)
+                if growable and len(self._pool) < self.max_workers:
+                    self._growing = True
+                    threading.Thread(
+                        target=self._grow, name=f"model-grow-{self.name}", daemon=True
+                    ).start()
+                self._guard.wait(1.0)  # woken by a release, a new worker or a failure
+
+    def _release(self, worker: ModelWorker) -> None:
+        with self._guard:
+            if worker in self._pool:
+                self._idle.append(worker)
+            self._guard.notify()
+
+    def _grow(self) -> None:
+        """One more worker for a busy container; one that fails to load is not retried
+        until the container restarts."""
+        try:
+            worker = self._start_worker()
+        except ModelLoadError as exc:
+            self._say(f"could not start another worker: {exc}")
+            with self._guard:
+                self._growing, self._grow_failed = False, True
+            return
+        with self._guard:
+            self._growing = False
+            if self.state == "InService" and not self._stopped.is_set():
+                self._pool.append(worker)
+                self._idle.append(worker)
+                self._guard.notify()
+                return
+        worker.stop()
+
     def describe(self) -> dict[str, Any]:
-        worker = self.worker
+        pool = list(self._pool)
         return {
             "state": self.state,
             "reason": self.reason,
             "restarts": self.restarts,
-            "pid": worker.process.pid if worker is not None else None,
+            "pid": pool[0].process.pid if pool else None,
+            "workers": [w.process.pid for w in pool],
+            "max_workers": self.max_workers,
         }
 
     def stop(self) -> None:
         self._stopped.set()
         self._wake.set()
         with self._guard:
-            worker, self.worker = self.worker, None
-        if worker is not None:
+            pool, self._pool, self._idle = self._pool, [], []
+            self._guard.notify_all()
+        for worker in pool:
             worker.stop()
 
     # ---------------------------------------------------------------- healing
@@ -330,11 +417,12 @@ class ModelHost:
             self._log.write(f"[localcloud] {message}")
 
     def _container_failed(self, worker: ModelWorker, failure: str) -> None:
-        """The first report of a container's failure schedules its restart."""
+        """The first report of a worker's failure fails the container: every worker is
+        stopped (requests in flight on the others fail too) and a restart scheduled."""
         with self._guard:
-            if self.worker is not worker or self._stopped.is_set():
+            if worker not in self._pool or self._stopped.is_set():
                 return
-            self.worker = None
+            pool, self._pool, self._idle = self._pool, [], []
             self.state = "Restarting"
             self.reason = {
                 TIMED_OUT: f"the container did not answer within {INVOKE_TIMEOUT_S:g} s",
@@ -342,7 +430,9 @@ class ModelHost:
                 UNAVAILABLE: "the container exited",
                 "ping": "the container failed its health check (ping)",
             }[failure]
-        worker.stop()
+            self._guard.notify_all()
+        for each in pool:
+            each.stop()
         self._say(
             f"{self.reason} (pid {worker.process.pid}, exit code {worker.process.returncode})"
         )
@@ -357,13 +447,14 @@ class ModelHost:
             if self.state == "Restarting":
                 self._restart()
                 continue
-            worker = self.worker
-            if worker is None or self.state != "InService":
+            if self.state != "InService":
                 continue
-            if INVOKE_TIMEOUT_S and worker.busy_for > INVOKE_TIMEOUT_S + 1:
-                worker.kill_hung()  # stuck writing the request: invoke() then reports it
-            elif worker.ping() is False:
-                self._container_failed(worker, "ping")
+            for worker in list(self._pool):
+                if INVOKE_TIMEOUT_S and worker.busy_for > INVOKE_TIMEOUT_S + 1:
+                    worker.kill_hung()  # stuck writing the request: invoke() then reports it
+                elif worker.ping() is False:
+                    self._container_failed(worker, "ping")
+                    break
 
     def _restart(self) -> None:
         now = time.monotonic()
@@ -400,5 +491,8 @@ class ModelHost:
             if self._stopped.is_set():
                 worker.stop()
                 return
-            self.worker, self.state, self.reason = worker, "InService", ""
+            self._pool, self._idle = [worker], [worker]
+            self._grow_failed = False
+            self.state, self.reason = "InService", ""
+            self._guard.notify_all()
         self._say(f"restarted: serving again (pid {worker.process.pid})")
