@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.capture import capture_line, capture_object_key
+from monitoring.aggregate import MAX_EXAMPLES, Aggregator
+from monitoring.capture import LineStatus, capture_line, capture_object_key
 from tests.monitoring.monitoring_captures import (
     ENDPOINT,
     PREFIX,
@@ -208,3 +209,16 @@ def test_object_gone_between_listing_and_reading_is_counted_as_unreadable(
     agg = scan(settings, source, objects)
     assert agg.quality.unreadable_objects == 1
     assert agg.count == 200 - 25
+
+
+def test_each_kind_of_damage_lists_its_first_places_under_its_name():
+    agg = Aggregator(threshold=0.93)
+    for i in range(MAX_EXAMPLES + 2):
+        agg.add_line(b"this is not json", LineStatus.COMPLETE, f"object.jsonl:{i + 1}")
+    agg.add_line(b"", LineStatus.OVERSIZED, "big.jsonl:1")
+
+    assert agg.quality.malformed_lines == MAX_EXAMPLES + 2
+    assert agg.quality.examples == {
+        "malformed_lines": [f"object.jsonl:{i + 1}" for i in range(MAX_EXAMPLES)],
+        "oversized_lines": ["big.jsonl:1"],
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from monitoring.aggregate import MAX_BUCKETS, RESERVOIR_SIZE, Aggregator
+from monitoring.aggregate import BUCKET_LADDER, MAX_BUCKETS, RESERVOIR_SIZE, Aggregator
 from monitoring.capture import CapturedInference
 
 
@@ -54,3 +54,26 @@ def test_finished_buckets_still_hold_every_request():
     assert len(agg.buckets) <= 60
     assert sum(b.count for b in agg.buckets.values()) == 3_000
     assert sum(b.low for b in agg.buckets.values()) == agg.low
+
+
+def test_overflowing_buckets_widen_one_rung_only():
+    agg = Aggregator(threshold=0.93)
+    _feed(agg, MAX_BUCKETS + 1, timedelta(seconds=1))
+    assert agg.bucket_seconds == 10
+    assert len(agg.buckets) == 25
+
+
+def test_years_of_weekly_requests_still_fit_the_bucket_bound():
+    agg = Aggregator(threshold=0.93)
+    _feed(agg, MAX_BUCKETS + 60, timedelta(days=7))
+    assert len(agg.buckets) <= MAX_BUCKETS
+    assert agg.bucket_seconds == BUCKET_LADDER[-1]
+
+
+def test_more_buckets_than_the_bound_at_the_widest_width_are_kept_not_a_crash():
+    """20 years of records (a bad clock, a long window): the widest bucket is the limit."""
+    agg = Aggregator(threshold=0.93)
+    _feed(agg, MAX_BUCKETS + 10, timedelta(days=28))
+    agg.finish()
+    assert agg.bucket_seconds == BUCKET_LADDER[-1]
+    assert sum(b.count for b in agg.buckets.values()) == MAX_BUCKETS + 10

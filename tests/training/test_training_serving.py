@@ -190,6 +190,7 @@ def test_wrong_content_type_is_a_415_naming_the_supported_ones(served):
         "error": "UnsupportedContentTypeError",
         "message": raised.value.message,
     }
+    assert str(raised.value) == raised.value.message  # what a server's log line shows
 
 
 @pytest.mark.parametrize(

@@ -168,6 +168,7 @@ def test_an_empty_request_is_a_400(served):
         handler.input_fn(b"\n\n", "application/jsonlines")
 
     assert error.value.status_code == 400
+    assert error.value.message == "the body has no JSON lines"
 
 
 def test_probabilities_keep_six_decimals(served):
@@ -175,3 +176,61 @@ def test_probabilities_keep_six_decimals(served):
 
     assert all(len(p.split(".")[1]) == 6 for p in rows[0][2:])
     assert np.isclose(sum(float(p) for p in rows[0][2:]), 1.0, atol=1e-5)
+
+
+def test_a_line_without_a_usable_key_is_an_error_even_with_a_good_image(served):
+    image = base64.b64encode(png((200, 0, 0))).decode()
+    body = "\n".join(
+        [
+            json.dumps({"key": 123, "image": image}),
+            json.dumps({"image": image}),
+            json.dumps({"key": "", "image": image}),
+        ]
+    )
+
+    rows, _ = transform(served, body)
+
+    assert rows == [["", "error", "InvalidRecordError"]] * 3
+
+
+def test_a_text_body_is_read_like_its_bytes(served):
+    handler, model = served
+    body = line("k", png((200, 0, 0))) + "\n" + line("j", b"junk")
+
+    from_text = handler.output_fn(
+        handler.predict_fn(handler.input_fn(body, "application/jsonlines"), model), "text/csv"
+    )
+
+    assert from_text == handler.output_fn(
+        handler.predict_fn(handler.input_fn(body.encode(), "application/jsonlines"), model),
+        "text/csv",
+    )
+
+
+def test_csv_lines_end_with_a_bare_newline(served):
+    """AssembleWith Line joins the answers with newlines: no carriage return inside a line."""
+    handler, model = served
+    body = line("a", png((200, 0, 0))) + "\n" + line("b", b"junk")
+
+    text, _ = handler.output_fn(
+        handler.predict_fn(handler.input_fn(body.encode(), "application/jsonlines"), model),
+        "text/csv",
+    )
+
+    assert "\r" not in text
+    assert text.endswith("\n")
+    assert text.split("\n")[1:] == ["b,error,InvalidImageError", ""]
+
+
+def test_records_are_decoded_to_a_float32_batch_of_the_good_lines_only(served):
+    handler, _ = served
+
+    good = handler.input_fn(
+        (line("a", png((255, 0, 0))) + "\n" + line("b", b"junk")).encode(), "application/jsonlines"
+    )
+    none_good = handler.input_fn(line("b", b"junk").encode(), "application/jsonlines")
+
+    assert (good.keys, good.errors) == (["a", "b"], {1: "InvalidImageError"})
+    assert good.pixels.shape == (1, 3, 32, 32) and good.pixels.dtype == np.float32
+    assert (good.pixels[0, 0] == 1.0).all() and (good.pixels[0, 1:] == 0.0).all()
+    assert none_good.pixels.shape == (0, 3, 32, 32) and none_good.pixels.dtype == np.float32
