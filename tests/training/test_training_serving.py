@@ -17,6 +17,8 @@ from __future__ import annotations
 import io
 import json
 import struct
+import sys
+import warnings
 import zlib
 from pathlib import Path
 
@@ -119,6 +121,24 @@ def test_a_batch_of_two_answers_a_list_per_image(served):
         pytest.approx(expected((250, 0, 0)), abs=1e-6),
         pytest.approx(expected((0, 0, 250)), abs=1e-6),
     ]
+
+
+def test_jsonlines_accept_answers_a_line_per_image_of_a_batch(served):
+    handler, model = served
+    batch = np.concatenate(
+        [
+            handler.input_fn(png((250, 0, 0)), "image/png"),
+            handler.input_fn(png((0, 0, 250)), "image/png"),
+        ]
+    )
+
+    body, _ = handler.output_fn(handler.predict_fn(batch, model), "application/jsonlines")
+
+    assert [json.loads(line) for line in body.split("\n")[:-1]] == [
+        {"prediction": pytest.approx(expected((250, 0, 0)), abs=1e-6)},
+        {"prediction": pytest.approx(expected((0, 0, 250)), abs=1e-6)},
+    ]
+    assert body.endswith("}\n")
 
 
 def test_unsupported_accept_is_a_406_naming_what_is_supported(served):
@@ -296,4 +316,29 @@ def test_onnx_threads_come_from_the_environment(served, tmp_path, monkeypatch):
 
     options = session.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (3, 1)
+    assert session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_model_fn_without_onnxruntime_says_how_to_repack(served, tmp_path, monkeypatch):
+    model_dir = build_model_dir(tmp_path, sharpness=SHARPNESS)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
+
+    with pytest.raises(served[0].ModelLoadError) as raised:
+        served[0].model_fn(str(model_dir))
+
+    assert str(raised.value) == (
+        "onnxruntime is not installed and the artifact has no code/lib; repack with "
+        "`python -m training pack --vendor-onnxruntime` for containers without it"
+    )
+
+
+def test_model_fn_asks_onnx_runtime_only_for_a_provider_it_has(served, tmp_path):
+    """onnxruntime warns and falls back when asked for a provider it lacks
+    (onnxruntime_inference_collection.py, check_and_normalize_provider_args)."""
+    model_dir = build_model_dir(tmp_path, sharpness=SHARPNESS)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        session = served[0].model_fn(str(model_dir))["session"]
+
     assert session.get_providers() == ["CPUExecutionProvider"]

@@ -159,6 +159,9 @@ def test_records_answer_csv_for_any_accept_and_refuse_json(served):
     with pytest.raises(handler.UnsupportedAcceptError) as error:
         handler.output_fn(predictions, "application/json")
     assert error.value.status_code == 406
+    assert error.value.message == (
+        "Accept 'application/json' is not supported for JSON-lines records; ask for text/csv"
+    )
 
 
 def test_an_empty_request_is_a_400(served):
@@ -234,3 +237,22 @@ def test_records_are_decoded_to_a_float32_batch_of_the_good_lines_only(served):
     assert good.pixels.shape == (1, 3, 32, 32) and good.pixels.dtype == np.float32
     assert (good.pixels[0, 0] == 1.0).all() and (good.pixels[0, 1:] == 0.0).all()
     assert none_good.pixels.shape == (0, 3, 32, 32) and none_good.pixels.dtype == np.float32
+
+
+def test_a_request_of_only_bad_lines_never_calls_the_model(served):
+    handler, model = served
+    calls: list[int] = []
+
+    class CountingSession:
+        def run(self, outputs, feeds):
+            calls.append(next(iter(feeds.values())).shape[0])
+            return model["session"].run(outputs, feeds)
+
+    counted = {**model, "session": CountingSession()}
+    data = handler.input_fn(line("a", b"junk").encode(), "application/jsonlines")
+
+    predictions = handler.predict_fn(data, counted)
+
+    assert calls == []
+    assert predictions.probabilities.shape == (0, 2)
+    assert predictions.probabilities.dtype == np.float32
