@@ -316,6 +316,7 @@ def test_onnx_threads_come_from_the_environment(served, tmp_path, monkeypatch):
 
     options = session.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (3, 1)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert session.get_providers() == ["CPUExecutionProvider"]
 
 
