@@ -47,9 +47,13 @@ def png(rgb: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> bytes:
     return buffer.getvalue()
 
 
-def expected(rgb: tuple[int, int, int], mean: float = 0.0, std: float = 1.0) -> list[float]:
+def expected(
+    rgb: tuple[int, int, int],
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> list[float]:
     """The colour model's probabilities for a solid colour, with numpy alone."""
-    red, blue = ((rgb[0] / 255 - mean) / std), ((rgb[2] / 255 - mean) / std)
+    red, blue = ((rgb[0] / 255 - mean[0]) / std[0]), ((rgb[2] / 255 - mean[2]) / std[2])
     logits = SHARPNESS * np.array([red, blue])
     exp = np.exp(logits - logits.max())
     return list(exp / exp.sum())
@@ -268,8 +272,10 @@ def test_input_of_another_shape_than_the_models_is_a_400(served):
     )
 
 
-def renormalised_model_dir(root: Path, mean: float, std: float, size: tuple[int, int]) -> Path:
-    """The colour model with another normalisation and a height x width input."""
+def renormalised_model_dir(
+    root: Path, mean: list[float], std: list[float], size: tuple[int, int]
+) -> Path:
+    """The colour model with another per-channel normalisation and a height x width input."""
     model_dir = build_model_dir(root, sharpness=SHARPNESS)
     graph = onnx.load(model_dir / "model.onnx")
     dims = graph.graph.input[0].type.tensor_type.shape.dim
@@ -277,22 +283,39 @@ def renormalised_model_dir(root: Path, mean: float, std: float, size: tuple[int,
     onnx.save(graph, model_dir / "model.onnx")
     metadata = json.loads((model_dir / "metadata.json").read_text())
     metadata["input_size"] = list(size)
-    metadata["normalization"] = {"mean": [mean] * 3, "std": [std] * 3}
+    metadata["normalization"] = {"mean": mean, "std": std}
     (model_dir / "metadata.json").write_text(json.dumps(metadata))
     return model_dir
 
 
 def test_the_models_normalisation_and_input_size_come_from_its_metadata(tmp_path):
-    model_dir = renormalised_model_dir(tmp_path, mean=0.5, std=0.25, size=(16, 24))
+    mean, std = (0.5, 0.4, 0.1), (0.25, 0.5, 0.2)
+    model_dir = renormalised_model_dir(tmp_path, list(mean), list(std), size=(16, 24))
     handler = load_inference(model_dir)
     model = handler.model_fn(str(model_dir))
 
     batch = handler.input_fn(png((200, 30, 60)), "image/png")
+    square = handler.input_fn(png((200, 30, 60), size=(24, 24)), "image/png")
     body, _ = handler.output_fn(handler.predict_fn(batch, model), "application/json")
 
-    assert batch.shape == (1, 3, 16, 24)
+    assert batch.shape == square.shape == (1, 3, 16, 24)
     assert model["size"] == (16, 24)
-    assert json.loads(body) == pytest.approx(expected((200, 30, 60), 0.5, 0.25), abs=1e-5)
+    assert json.loads(body) == pytest.approx(expected((200, 30, 60), mean, std), abs=1e-5)
+
+
+def test_an_image_of_another_size_is_resized_bilinear(served):
+    """What the endpoint serves for a photo of any size is pinned: a resampling filter
+    changes the pixels the model sees, so it changes the answers."""
+    gradient = np.linspace(0, 255, 64 * 64 * 3).reshape(64, 64, 3).astype(np.uint8)
+    gradient[::2, ::3] = 255 - gradient[::2, ::3]  # edges, where filters differ
+    image = Image.fromarray(gradient, "RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+
+    batch = served[0].input_fn(buffer.getvalue(), "image/png")
+
+    bilinear = np.asarray(image.resize((32, 32), Image.Resampling.BILINEAR), dtype=np.float32)
+    assert np.array_equal(batch[0], bilinear.transpose(2, 0, 1) / 255.0)
 
 
 @pytest.mark.parametrize("missing", ["model.onnx", "metadata.json"])
