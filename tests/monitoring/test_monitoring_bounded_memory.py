@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 from monitoring.aggregate import BUCKET_LADDER, MAX_BUCKETS, RESERVOIR_SIZE, Aggregator
@@ -77,3 +78,17 @@ def test_more_buckets_than_the_bound_at_the_widest_width_are_kept_not_a_crash():
     agg.finish()
     assert agg.bucket_seconds == BUCKET_LADDER[-1]
     assert sum(b.count for b in agg.buckets.values()) == MAX_BUCKETS + 10
+
+
+def test_bucket_times_are_utc_whatever_the_machines_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        agg = Aggregator(threshold=0.93)
+        _feed(agg, 3, timedelta(seconds=1))
+        times = [when for when, _ in agg.sorted_buckets()]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert times == [start, start + timedelta(seconds=1), start + timedelta(seconds=2)]
