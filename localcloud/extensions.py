@@ -26,6 +26,7 @@ from . import (
     stepfunctions_lambda,
     stepfunctions_map,
     stepfunctions_parse,
+    stepfunctions_threads,
 )
 from .lambda_workers import WorkerPool
 
@@ -81,7 +82,15 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     ("moto.stepfunctions.parser.asl.parse.asl_parser", "AmazonStateLanguageParser.parse", ()),
     ("moto.stepfunctions.parser.asl.utils.json_path", "parse", ("path",)),
+    ("moto.stepfunctions.parser.asl.component.common.path.result_path", "parse", ("string",)),
     ("moto.backends", "list_of_moto_modules", ()),
+    (
+        "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+        "ExecutionState._evaluate_with_timeout",
+        ("self", "env"),
+    ),
+    # The name _evaluate_with_timeout starts its state's thread with.
+    ("moto.stepfunctions.parser.asl.component.state.exec.execute_state", "Thread", ()),
     ("moto.core.responses", "method_names_from_class", ("clazz",)),
     (
         "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor"
@@ -171,6 +180,7 @@ EXTENSION_POINTS: list[tuple[str, str, tuple[str, ...]]] = [
         (module, "boto_client_for", ("region", "service", "state_credentials"))
         for module in iam_enforcement.SFN_CLIENT_MODULES
     ],
+    *[(module, "TMP_THREADS", ()) for module in stepfunctions_threads.TMP_THREAD_MODULES],
 ]
 
 _installed: dict[str, WorkerPool] = {}
@@ -190,6 +200,7 @@ def install(scratch: Path, port: int) -> WorkerPool:
     request_routing.install()
     stepfunctions_history.install()
     stepfunctions_lambda.install()
+    stepfunctions_threads.install()
     s3_notifications.install()
     s3_bucket_policy.install()
     sagemaker_control.install(scratch)
