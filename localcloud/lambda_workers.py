@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import os
-import queue
 import re
 import shutil
 import subprocess
@@ -189,6 +188,9 @@ class LambdaWorker(PipeWorker):
             ],
             task_dir,
             env,
+            # The invoking thread reads its reply itself: no reader thread to hand it over
+            # (one thread wake-up less per invocation; issue 17).
+            reader_thread=False,
         )
 
     def stop(self) -> None:
@@ -252,8 +254,8 @@ class LambdaWorker(PipeWorker):
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
-            reply = self._replies.get(timeout=spec.timeout_s)
-        except queue.Empty:
+            reply = self._read_reply(spec.timeout_s)
+        except TimeoutError:
             return self._timed_out(request_id)
         except (BrokenPipeError, OSError):
             reply = None
