@@ -1,7 +1,7 @@
 """The Lambda runtime's side of a warm worker: runs inside the subprocess, stdlib only.
 
 Started as `python -I -S -u _lambda_runtime.py <task dir> <site dir> <handler> <tmp dir>
-<tmp MB>`,
+<tmp MB> init|first-invoke`,
 so that neither the project nor the server's site-packages are importable: sys.path is
 the function's extracted zip, the standard library and a site dir holding boto3 only, as
 on the Lambda runtime. One JSON request per line on stdin, one JSON reply per line on the
@@ -19,6 +19,8 @@ runtime's observed behaviour:
   runtimes escape them); a top-level bytes result is the payload itself, unencoded;
 - an error payload holds errorMessage, errorType, requestId and stackTrace;
 - paths in stack traces show the task root as /var/task;
+- the handler's module is imported in an Init phase before the first request (its time
+  is the first REPORT line's Init Duration, not part of the invocation or its timeout);
 - /tmp is the environment's own directory, of the function's ephemeral storage size,
   and /var/task its code (see redirect_paths for how far that reaches).
 """
@@ -367,8 +369,24 @@ def _peak_memory_mb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
+def _init(handler_spec: str, cache: dict, protocol) -> float:
+    """The Init phase: the handler's module imported before the first request, as AWS's
+    runtime does; its duration (ms) goes into the first REPORT line. A module that fails to
+    import is imported again by the first invocation, which answers with the error (AWS
+    runs Init again at the next invocation after a failed one). Then a ready line."""
+    started = time.monotonic()
+    # Whatever the import raises (a syntax error, a missing module, a configuration check
+    # at import) the first invocation raises again, as its error.
+    with contextlib.suppress(Exception):
+        cache["handler"] = _load_handler(handler_spec)
+    init_ms = (time.monotonic() - started) * 1000
+    sys.stderr.flush()
+    protocol.write(json.dumps({"ready": True}) + "\n")
+    return init_ms
+
+
 def main() -> None:
-    task_dir, site_dir, handler_spec, tmp_dir, tmp_mb = sys.argv[1:6]
+    task_dir, site_dir, handler_spec, tmp_dir, tmp_mb, init_phase = sys.argv[1:7]
     _Paths.task_dir = task_dir.rstrip("/")
     sys.path[:0] = [task_dir]
     sys.path.append(site_dir)
@@ -385,6 +403,9 @@ def main() -> None:
     notice = os.environ.pop("LOCALCLOUD_RUNTIME_NOTICE", "")
     if notice:
         print(f"localcloud: {notice}", file=sys.stderr)
+    # "init" as the server starts an environment; "first-invoke" when an Init phase ran
+    # past its limit and AWS runs it again inside the first invocation.
+    init_ms = _init(handler_spec, cache, protocol) if init_phase == "init" else None
     for line in sys.stdin:
         request = json.loads(line)
         request_id = request["request_id"]
@@ -406,9 +427,11 @@ def main() -> None:
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
             f"Billed Duration: {math.ceil(duration_ms)} ms\t"
             f"Memory Size: {memory_size} MB\t"
-            f"Max Memory Used: {min(peak_mb, memory_size)} MB",
+            f"Max Memory Used: {min(peak_mb, memory_size)} MB"
+            + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""),
             file=sys.stderr,
         )
+        init_ms = None  # reported once, on the environment's first invocation
         sys.stderr.flush()
         protocol.write(json.dumps(reply) + "\n")
 

@@ -38,6 +38,11 @@ RUNTIME_FLAGS = ("-I", "-S", "-u", str(RUNTIME_SCRIPT))
 # Lambda's default /tmp size ("Configuring ephemeral storage", 512 MB to 10240 MB).
 DEFAULT_EPHEMERAL_MB = 512
 MAX_WORKERS_PER_FUNCTION = int(os.environ.get("LOCALCLOUD_LAMBDA_MAX_WORKERS", "4"))
+# "Understanding the Lambda execution environment lifecycle" (docs.aws.amazon.com/lambda/
+# latest/dg/lambda-runtime-environment.html): the Init phase (the runtime started, the
+# function's static code run) is limited to 10 seconds; past that, Lambda retries it at
+# the first invocation with the function's configured timeout.
+INIT_LIMIT_S = 10.0
 LOG_TAIL_BYTES = 4096
 
 
@@ -162,6 +167,7 @@ class LambdaWorker(PipeWorker):
         logs_backend: Any,
         port: int,
         scratch: Path,
+        init_phase: bool = True,
     ) -> None:
         self.spec = spec
         now = datetime.now(UTC)
@@ -185,6 +191,7 @@ class LambdaWorker(PipeWorker):
                 spec.handler,
                 str(self.tmp_dir),
                 str(spec.ephemeral_mb),
+                "init" if init_phase else "first-invoke",
             ],
             task_dir,
             env,
@@ -192,6 +199,12 @@ class LambdaWorker(PipeWorker):
             # (one thread wake-up less per invocation; issue 17).
             reader_thread=False,
         )
+        self.init_timed_out = False
+        if init_phase:
+            try:
+                self._read_reply(INIT_LIMIT_S)  # the ready line (None: it exited in Init)
+            except TimeoutError:
+                self.init_timed_out = True
 
     def stop(self) -> None:
         super().stop()
@@ -328,7 +341,14 @@ class WorkerPool:
         try:
             task_dir = extract_code(code, self.scratch)
             site = self.runtime_site()
-            return LambdaWorker(spec, task_dir, site, logs_backend, self.port, self.scratch)
+            worker = LambdaWorker(spec, task_dir, site, logs_backend, self.port, self.scratch)
+            if worker.init_timed_out:
+                # Init again, inside the first invocation and under the function's timeout.
+                worker.stop()
+                worker = LambdaWorker(
+                    spec, task_dir, site, logs_backend, self.port, self.scratch, init_phase=False
+                )
+            return worker
         except BaseException:
             with self._cond:
                 self._busy[spec] -= 1
