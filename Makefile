@@ -39,7 +39,8 @@ TF_VARFILES += $(if $(wildcard $(MODEL_VARS)),-var-file=model.$(TARGET).tfvars.j
 tf_output = $(shell $(PY) -m deployment.outputs $(1) --target $(TARGET) 2>/dev/null)
 
 .PHONY: help setup browser test lint checkov fmt etl eda package train deploy-model classify monitor apply destroy plan diagrams \
-        tf-config asl-validator local-up local-down local-status demo benchmark mutation clean
+        tf-config asl-validator local-up local-down local-status demo benchmark mutation \
+        mutation-asl clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,8 +86,12 @@ browser: ## Install headless Chromium (Debian package) for the report's screensh
 # that need it skip and say why, so the plugin is switched off instead.
 PYTEST_ARGS ?= $(if $(shell command -v terraform),,-p no:terraform)
 
-test: setup tf-config asl-validator browser ## Run every test (unit, terraform, local cloud integration, end to end)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Workers for `make test` (pytest-xdist; each tests/ folder stays in one worker and the
+# longest start first: tests/support/xdist_folders.py); TEST_JOBS=1 runs in one process.
+TEST_JOBS ?= 2
+
+test: setup tf-config asl-validator browser ## Run every test (unit, terraform, local cloud integration, end to end); TEST_JOBS=1 for one process
+	$(PY) -m pytest $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(TEST_JOBS) --no-loadscope-reorder) $(PYTEST_ARGS)
 
 lint: setup ## ruff check + ruff format --check + import contracts (lint-imports) + terraform fmt -check
 	$(VENV)/bin/ruff check .
@@ -173,6 +178,15 @@ mutation: setup ## Mutation testing (mutmut): the Lambda code, etl unpickle+mani
 	SCONES_SHARED_ARCHIVE="$${SCONES_SHARED_ARCHIVE:-$(abspath ../shared/data/cifar-100-scones-dev.tar.gz)}" \
 	  $(VENV)/bin/mutmut run --max-children $(or $(JOBS),2) $(MUTANTS)
 	$(VENV)/bin/mutmut results
+
+# benchmarks/mutate_asl.py: one-change mutants of the state machines' Retry and Catch
+# (terraform/templates/*.asl.json.tftpl, workflow.tf's retriers), each rendered by
+# terraform and run against the rendered-definition, `terraform test` and deployed-workflow
+# tests in a copy of HEAD; results: benchmarks/results/mutation.md and mutation_asl.json.
+# ASL_MUTANTS= takes mutant ids or patterns ('single_image:*'), ASL_ARGS= more options
+# (--list, --resume, --shard 1/2): every mutant takes hours, each deployed run starts a local cloud.
+mutation-asl: setup asl-validator ## Mutation testing of the ASL templates' Retry and Catch choices (benchmarks/mutate_asl.py)
+	nice -n 10 $(PY) -m benchmarks.mutate_asl $(foreach m,$(ASL_MUTANTS),--only '$(m)') $(ASL_ARGS)
 
 clean: ## Remove build outputs (not the virtual environment)
 	rm -rf build reports .pytest_cache .ruff_cache mutants

@@ -9,6 +9,7 @@ import pytest
 
 # Under CI=true a skip is a failure (tests/support/ci_policy.py).
 from tests.support.ci_policy import pytest_make_collect_report, pytest_runtest_makereport
+from tests.support.xdist_folders import FolderScheduling, start_order
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ARCHIVE = Path(
@@ -17,6 +18,18 @@ SHARED_ARCHIVE = Path(
         REPO_ROOT.parent / "shared" / "data" / "cifar-100-scones-dev.tar.gz",
     )
 )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under pytest-xdist (`make test`), each tests/ folder runs in one worker."""
+    return FolderScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest folders first, so that the others fill in around them (stable order
+    within a folder)."""
+    items.sort(key=lambda item: start_order(item.nodeid))
 
 
 @pytest.fixture(scope="session")
