@@ -63,6 +63,28 @@ def top_functions(raw: Path, limit: int = 30) -> tuple[int, list, list]:
     return working, inclusive.most_common(limit), own.most_common(limit)
 
 
+def start_py_spy(pid: int, rate: int, raw: Path, *extra: str) -> subprocess.Popen:
+    """py-spy sampling `pid` into `raw` (raw stacks) until it gets SIGINT."""
+    return subprocess.Popen(
+        [
+            str(Path(PYTHON).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+            "--nonblocking",
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def profile(runs: int, rate: int, raw: Path) -> dict:
     artifact = trained_artifact(ARCHIVE)
     image = sorted(cifar_pngs(ARCHIVE, artifact.parent / "cifar").rglob("*.png"))[0]
@@ -74,23 +96,7 @@ def profile(runs: int, rate: int, raw: Path) -> dict:
         machine = outputs["single_image_state_machine_arn"]
         for _ in range(5):  # warm every Lambda environment and the model
             run_execution(sfn, machine, item)
-        spy = subprocess.Popen(
-            [
-                str(Path(PYTHON).with_name("py-spy")),
-                "record",
-                "--pid",
-                str(process.pid),
-                "--rate",
-                str(rate),
-                "--format",
-                "raw",
-                "--output",
-                str(raw),
-                "--nonblocking",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        spy = start_py_spy(process.pid, rate, raw)
         time.sleep(1)
         seconds = [run_execution(sfn, machine, item, 0.02)[0] for _ in range(runs)]
         spy.send_signal(2)  # py-spy writes its file on Ctrl-C

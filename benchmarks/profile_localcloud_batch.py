@@ -50,7 +50,7 @@ from benchmarks.bench_localcloud import (
     stop,
     wait_http,
 )
-from benchmarks.profile_localcloud import top_functions
+from benchmarks.profile_localcloud import start_py_spy, top_functions
 from tests.support.network import free_port
 from tests.support.trained_model import cifar_pngs, trained_artifact
 
@@ -226,24 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         before_reports = {k: len(v) for k, v in report_durations(url).items()}
         spy = None
         if not args.no_spy:
-            spy = subprocess.Popen(
-                [
-                    str(Path(PYTHON).with_name("py-spy")),
-                    "record",
-                    "--pid",
-                    str(process.pid),
-                    "--rate",
-                    str(args.rate),
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(raw),
-                    "--nonblocking",
-                    "--threads",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            spy = start_py_spy(process.pid, args.rate, raw, "--threads")
             time.sleep(1)
         threads: list[int] = []
         done = threading.Event()
