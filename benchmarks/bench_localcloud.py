@@ -148,13 +148,16 @@ def deploy(url: str, work: Path, artifact: Path) -> tuple[dict, float]:
         [*tf, "init", "-input=false"], cwd=REPO, env=env, check=True, capture_output=True
     )
     started = time.perf_counter()
-    subprocess.run(
+    applied = subprocess.run(
         [*tf, "apply", "-auto-approve", "-input=false", f"-state={work / 'tfstate'}", *variables],
         cwd=REPO,
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if applied.returncode != 0:
+        output = applied.stdout[-3000:] + applied.stderr[-3000:]
+        raise RuntimeError(f"terraform apply failed:\n{output}")
     seconds = time.perf_counter() - started
     output = subprocess.run(
         [*tf, "output", "-json", f"-state={work / 'tfstate'}"],
