@@ -101,6 +101,7 @@ SELECTION = (
 # Where a killing test sits: the checks of the rendered definitions, `terraform test`, or
 # the workflows deployed to the local cloud.
 STAGES = (
+    ("terraform/tests/", "terraform test"),
     ("tests/integration/", "deployed"),
     ("tests/terraform/test_aws_rules.py", "terraform test"),
     ("tests/terraform/test_terraform_suites.py", "terraform test"),
@@ -950,10 +951,11 @@ def stage_of(test: str) -> str:
     return next((stage for prefix, stage in STAGES if test.startswith(prefix)), "other")
 
 
-def read_junit(report: Path) -> tuple[str, str, list[str]]:
-    """(first failing test, its message, skipped tests) from pytest's JUnit XML."""
+def read_junit(report: Path) -> tuple[str, str, str, list[str]]:
+    """(first failing test, "failure" or "error" (in a fixture), its message, skipped tests)
+    from pytest's JUnit XML."""
     if not report.is_file():
-        return "", "", []
+        return "", "", "", []
     skipped = []
     for case in ElementTree.parse(report).getroot().iter("testcase"):
         path = case.get("classname", "").replace(".", "/") + ".py"
@@ -961,11 +963,32 @@ def read_junit(report: Path) -> tuple[str, str, list[str]]:
         for child in case:
             if child.tag in ("failure", "error"):
                 message = (child.get("message") or child.text or "").strip().splitlines()
-                note = " (in setup or teardown)" if child.tag == "error" else ""
-                return test, (message[0][:300] if message else "") + note, skipped
+                return test, child.tag, message[0][:300] if message else "", skipped
             if child.tag == "skipped":
                 skipped.append(f"{test}: {child.get('message', '')}")
-    return "", "", skipped
+    return "", "", "", skipped
+
+
+# `terraform test` names the run that failed in its error ("on tests/x.tftest.hcl line 7, in
+# run "y"") and in its progress lines (`tests/x.tftest.hcl... in progress`, `run "y"...
+# fail`); the test's message may have kept only part of the output.
+FAILED_RUN = re.compile(r'in run "(\w+)"|run "(\w+)"\.\.\. fail')
+SUITE = re.compile(r"tests/(\w+\.tftest\.hcl)")
+
+
+def credited_test(test: str, log: str) -> str:
+    """The test to credit with a kill. test_aws_rules and test_terraform_suites read one
+    `terraform test` output, where the first failing run makes the rest skip: the first
+    pytest test to notice is often another rule's; the run that failed is named instead."""
+    if stage_of(test) != "terraform test":
+        return test
+    rule = re.search(r"test_aws_rule_holds\[(\w+)\]", test)
+    if rule and "assert 'fail' == 'pass'" in log:  # the rule's own run failed
+        return f"terraform/tests/deployment.tftest.hcl run {rule.group(1)}"
+    run, suite = FAILED_RUN.search(log), SUITE.search(log)
+    if not run or not suite:
+        return test
+    return f"terraform/tests/{suite.group(1)} run {run.group(1) or run.group(2)}"
 
 
 def selection_in(root: Path) -> tuple[list[str], list[str]]:
@@ -1009,9 +1032,14 @@ def run_tests(copy: Path, log_dir: Path, name: str, timeout: float) -> tuple[str
             end_strays(copy)
             return "error", "", f"timed out after {timeout:.0f} s (log: {log})"
     end_strays(copy)
-    failed, message, skipped = read_junit(report)
-    if code == 1 and failed:
-        return "killed", failed, message
+    failed, how, message, skipped = read_junit(report)
+    # Only a test's own failure kills: a fixture that fails (a deployment whose `terraform
+    # apply` hit a conflict on the loaded machine) says nothing about the mutant. A mutant
+    # the cloud would refuse fails the definition checks first, without a fixture.
+    if code == 1 and how == "failure":
+        return "killed", credited_test(failed, log.read_text(encoding="utf-8")), message
+    if how == "error":
+        return "error", failed, f"a fixture failed (log: {log}): {message}"
     if skipped:
         return "error", "", f"skipped, so nothing was checked: {skipped[0][:300]}"
     if code == 0:
@@ -1186,6 +1214,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 name = re.sub(r"[^\w.-]+", "_", mutant.id)
                 status, test, message = run_tests(copy, log_dir, name, args.timeout)
+                if status == "error":  # once more: the machine, not the mutant, may be at fault
+                    status, test, message = run_tests(copy, log_dir, name, args.timeout)
                 outcome.status, outcome.killed_by, outcome.detail = status, test, message
                 outcome.stage = stage_of(test) if test else ""
                 if not args.keep:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from botocore.exceptions import ClientError
@@ -48,6 +50,26 @@ def failed_tasks(deployment, execution: dict) -> list[str]:
 def batch_results(deployment, execution: dict) -> tuple[dict, list[dict]]:
     summary = json.loads(execution["output"])
     return summary, deployment.results(summary["results_uri"])["results"]
+
+
+@contextmanager
+def function_environment(deployment, function_key: str, **changes: str) -> Iterator[None]:
+    """The function's environment with `changes` (its next invocations run in fresh
+    execution environments, as Lambda starts new ones for a new configuration), restored
+    on the way out."""
+    lam = deployment.cloud.client("lambda")
+    name = deployment.output("lambda_function_names")[function_key]
+    before = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+
+    def configure(variables: dict[str, str]) -> None:
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+    configure({**before, **changes})
+    try:
+        yield
+    finally:
+        configure(before)
 
 
 @pytest.fixture
@@ -112,6 +134,22 @@ def test_a_batch_item_that_is_not_an_image_is_recorded_with_its_own_error(deploy
     assert result["error"]["Error"] == "UnsupportedImageError"
     assert item["s3_key"] in result["error"]["Cause"]
     assert "stackTrace" not in result["error"]["Cause"]
+
+
+def test_a_batch_item_whose_filter_step_fails_is_recorded_with_that_error(deployment):
+    """Any failure of the filter step other than low confidence (here its configuration
+    refused at cold start) is the item's error, not a low-confidence or passed record."""
+    image = deployment.images["confident"]
+    item = deployment.upload(own_key("filter-fails"), image.path.read_bytes())
+
+    with function_environment(deployment, "filter_low_confidence", THRESHOLD="not a number"):
+        execution = deployment.run("batch_state_machine_arn", {"images": [item]})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    _, [result] = batch_results(deployment, execution)
+    assert (result["s3_key"], result["status"]) == (item["s3_key"], "error")
+    assert result["error"]["Error"] == "ConfigurationError"
+    assert "THRESHOLD" in result["error"]["Cause"]
 
 
 def test_a_batch_whose_summary_cannot_be_made_alerts_once_and_fails_with_that_error(
